@@ -26,12 +26,12 @@ func (b *bridgeSetup) init() {
 	}
 }
 
-// ensureBridges creates the bridges a container's veth interfaces attach
-// to when Config.CreateBridge is set and they are missing: `ip link add
+// ensureBridges creates the provider's bridge (Config.Bridge) when
+// Config.CreateBridge is set, a container attaches to it and it is missing: `ip link add
 // BR type bridge`, `ip link set BR up`, and the gateway address of the
 // container's static network (if any) on the bridge, so containers with
-// static addresses reach each other and the host. Without CreateBridge a
-// missing bridge is left for lxc-start to report.
+// static addresses reach each other and the host. Other bridges, and any
+// bridge without CreateBridge, are left for lxc-start to report.
 func (d *Driver) ensureBridges(ctx context.Context, name string) error {
 	if !d.cfg.CreateBridge {
 		return nil
@@ -49,8 +49,8 @@ func (d *Driver) ensureBridges(ctx context.Context, name string) error {
 			break
 		}
 		link, ok := c.last(p + "link")
-		if typ != "veth" || !ok {
-			continue
+		if typ != "veth" || !ok || link != d.cfg.Bridge {
+			continue // only the provider's own bridge is berth's to create
 		}
 		bridges = append(bridges, link)
 		gw, gok := c.last(p + "ipv4.gateway")
