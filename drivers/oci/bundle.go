@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/opencontainers/runtime-tools/generate"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-tools/generate"
 
 	"github.com/berth-dev/berth/drivers"
 	"github.com/berth-dev/berth/manifest"

@@ -47,4 +47,3 @@ func classify(err error, id, runtime string) error {
 	}
 	return fmt.Errorf("%w: %w", kind, err)
 }
-
