@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -164,7 +165,7 @@ func (d *Driver) Update(ctx context.Context, ref drivers.ObjectRef, t drivers.Ta
 	if st.Status == statusStopped {
 		return nil // the rewritten config.json applies at the next start
 	}
-	res := resourcesOf(t)
+	res := resourcesOf(t, changed)
 	path := filepath.Join(bundle, resourcesName)
 	if err := writeJSONFile(path, res); err != nil {
 		return d.wrap("update", id, err)
@@ -172,26 +173,32 @@ func (d *Driver) Update(ctx context.Context, ref drivers.ObjectRef, t drivers.Ta
 	return d.wrap("update", id, d.run(ctx, id, "update", "-r", path, id))
 }
 
-// resourcesOf is the linux.resources subset `update` applies; a removed
-// limit becomes -1 (unlimited).
-func resourcesOf(t drivers.Target) *rspec.LinuxResources {
+// resourcesOf is the linux.resources subset `update` applies for the
+// changed fields. A removed memory limit becomes -1 (unlimited); a removed
+// CPU limit becomes a quota of every host CPU, since crun rejects -1 there.
+func resourcesOf(t drivers.Target, changed []string) *rspec.LinuxResources {
 	inst := t.Instance
-	limit := int64(-1)
-	if inst.Memory > 0 {
-		limit = int64(inst.Memory)
-	}
-	quota := int64(-1)
-	if inst.CPUs > 0 {
-		quota = int64(inst.CPUs * cpuPeriod)
-	}
-	period := uint64(cpuPeriod)
-	res := &rspec.LinuxResources{
-		Memory: &rspec.LinuxMemory{Limit: &limit},
-		CPU:    &rspec.LinuxCPU{Quota: &quota, Period: &period},
-	}
-	if inst.Memory > 0 && inst.Swap > 0 {
-		swap := int64(inst.Memory + inst.Swap)
-		res.Memory.Swap = &swap
+	res := &rspec.LinuxResources{}
+	for _, f := range changed {
+		switch f {
+		case "memory":
+			limit := int64(-1)
+			if inst.Memory > 0 {
+				limit = int64(inst.Memory)
+			}
+			res.Memory = &rspec.LinuxMemory{Limit: &limit}
+			if inst.Memory > 0 && inst.Swap > 0 {
+				swap := int64(inst.Memory + inst.Swap)
+				res.Memory.Swap = &swap
+			}
+		case "cpus":
+			quota := int64(runtime.NumCPU()) * cpuPeriod
+			if inst.CPUs > 0 {
+				quota = int64(inst.CPUs * cpuPeriod)
+			}
+			period := uint64(cpuPeriod)
+			res.CPU = &rspec.LinuxCPU{Quota: &quota, Period: &period}
+		}
 	}
 	return res
 }

@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"time"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/berth-dev/berth/drivers"
 	"github.com/berth-dev/berth/drivers/hostcmd"
+	"github.com/berth-dev/berth/manifest"
 )
 
 // DefaultStopTimeout is how long Stop waits after SIGTERM before SIGKILL
@@ -119,6 +122,7 @@ func (d *Driver) observed(c containerState) drivers.ObservedInstance {
 			o.Owner = &owner
 		}
 	}
+	o.Live = liveFields(bundle)
 	switch c.Status {
 	case statusCreated, statusCreating:
 		o.State = drivers.StateCreated
@@ -208,7 +212,7 @@ func (d *Driver) writeConfig(bundle string, t drivers.Target, img *Image, sc *Si
 // in a private mount namespace on a hybrid cgroup host.
 func (d *Driver) createContainer(ctx context.Context, id, bundle string) error {
 	if d.hybrid {
-		d.noticeOnce.Do(func() {
+		hybridNotice.Do(func() {
 			d.log.Info("hybrid cgroup host: crun refuses it, so berth runs `crun create` in a private mount namespace with "+
 				unifiedMount+" detached (the host's mounts are untouched; see docs/backends/oci.md)",
 				"backend", d.backend)
@@ -347,15 +351,50 @@ func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 		return d.wrap("delete", id, err)
 	}
 	bundle := d.bundleDir(id)
-	err := d.run(ctx, id, "delete", "-f", id)
-	if errors.Is(err, drivers.ErrNotFound) {
+	// `delete -f` of an unknown id exits 0 on crun and runc: ask first.
+	if _, err := d.state(ctx, id); err != nil {
+		if !errors.Is(err, drivers.ErrNotFound) {
+			return d.wrap("delete", id, err)
+		}
 		if _, serr := os.Stat(bundle); serr != nil {
 			return d.wrap("delete", id, err)
 		}
-		err = nil
+		// A bundle without a container: clean it up.
+		return d.wrap("delete", id, removeBundle(bundle))
 	}
-	if err != nil {
+	if err := d.run(ctx, id, "delete", "-f", id); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 		return d.wrap("delete", id, err)
 	}
 	return d.wrap("delete", id, removeBundle(bundle))
+}
+
+// liveFields reads memory and cpus back from the bundle's config.json,
+// rendered as in the canonical spec ("memory": "128M", "cpus": 0.5). They
+// are what berth last applied (create or `update`); a change made with
+// `<runtime> update` by hand is not seen.
+func liveFields(bundle string) map[string]json.RawMessage {
+	data, err := os.ReadFile(filepath.Join(bundle, configFileName))
+	if err != nil {
+		return nil
+	}
+	var spec struct {
+		Linux *struct {
+			Resources *rspec.LinuxResources `json:"resources"`
+		} `json:"linux"`
+	}
+	if json.Unmarshal(data, &spec) != nil || spec.Linux == nil || spec.Linux.Resources == nil {
+		return nil
+	}
+	live := map[string]json.RawMessage{}
+	res := spec.Linux.Resources
+	if m := res.Memory; m != nil && m.Limit != nil && *m.Limit > 0 {
+		live["memory"], _ = json.Marshal(manifest.ByteSize(*m.Limit))
+	}
+	if c := res.CPU; c != nil && c.Quota != nil && *c.Quota > 0 && c.Period != nil && *c.Period > 0 {
+		live["cpus"], _ = json.Marshal(float64(*c.Quota) / float64(*c.Period))
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	return live
 }

@@ -68,9 +68,10 @@ type Driver struct {
 	images   *imageCache
 	hybrid   bool
 	log      *slog.Logger
-
-	noticeOnce sync.Once
 }
+
+// hybridNotice logs the hybrid cgroup handling once per process.
+var hybridNotice sync.Once
 
 // New checks the runtime binary (`<runtime> --version`) and prepares the
 // driver's directories.

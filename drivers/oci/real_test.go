@@ -256,3 +256,18 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met within 10s")
 }
+
+func rewriteJSON(path string, edit func(map[string]any)) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	edit(m)
+	return writeJSONFile(path, m)
+}
+
+func removeFile(path string) error { return os.Remove(path) }
