@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -47,7 +46,11 @@ func newApp(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "env-file", Usage: "file of VAR=value lines for interpolation (default: .env next to the stack file)", Destination: &g.EnvFile},
 			&cli.StringFlag{Name: "state-dir", Usage: "where locks and apply journals live (default: $XDG_STATE_HOME/berth, or /var/lib/berth as root)", Sources: cli.EnvVars("BERTH_STATE_DIR"), Destination: &g.StateDir},
 		},
-		Commands: []*cli.Command{},
+		Commands: []*cli.Command{
+			newValidateCommand(g),
+			newConfigCommand(g),
+			newSchemaCommand(),
+		},
 	}
 }
 
@@ -60,9 +63,7 @@ func main() {
 		if errors.As(err, &es) {
 			code = es.code
 		}
-		if err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "berth:", err)
-		}
+		printError(os.Stderr, err)
 		os.Exit(code)
 	}
 }
