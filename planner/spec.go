@@ -1,0 +1,199 @@
+package planner
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"strconv"
+
+	"github.com/berth-dev/berth/drivers"
+	"github.com/berth-dev/berth/manifest"
+)
+
+// ObjectName is the backend object name of an instance: its
+// container_name when the file sets one, else "<stack>-<instance>"
+// (valid as a hostname when both parts are).
+func ObjectName(stack string, inst *manifest.Instance) string {
+	if inst.ContainerName != "" {
+		return inst.ContainerName
+	}
+	return stack + "-" + inst.Name
+}
+
+// neverApplied lists the instance fields that never reach a backend object
+// on any backend: they steer berth (ordering, health gating), not the
+// object, so they are left out of the canonical spec and its hash and a
+// change to them changes nothing live.
+var neverApplied = []string{"depends_on", "healthcheck"}
+
+// CanonicalSpec renders an instance as canonical JSON: keys sorted at every
+// level, no insignificant space, defaults as manifest.Load applied them,
+// secrets masked (manifest.Secret marshals as a mask) and the fields in
+// neverApplied dropped. The hash is the hex sha256 of the spec. Drivers
+// store both on the object (drivers.Ownership) so the next plan can diff
+// field by field against the last-applied spec.
+func CanonicalSpec(inst *manifest.Instance) (spec json.RawMessage, hash string) {
+	fields, err := specFields(inst)
+	if err != nil {
+		// Instance holds only JSON-safe types; this is a programming
+		// error in the manifest types, not an input error.
+		panic("planner: canonical spec of " + inst.Name + ": " + err.Error())
+	}
+	spec = encodeFields(fields)
+	sum := sha256.Sum256(spec)
+	return spec, hex.EncodeToString(sum[:])
+}
+
+// specFields returns the canonical spec as a map of top-level field name to
+// its canonical JSON value.
+func specFields(inst *manifest.Instance) (map[string]json.RawMessage, error) {
+	raw, err := json.Marshal(inst)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	for _, f := range neverApplied {
+		delete(fields, f)
+	}
+	for k, v := range fields {
+		fields[k] = canonicalValue(v)
+	}
+	return fields, nil
+}
+
+// encodeFields writes a top-level field map as one canonical JSON object.
+func encodeFields(fields map[string]json.RawMessage) json.RawMessage {
+	keys := sortedKeys(fields)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Quote(k))
+		b.WriteByte(':')
+		b.Write(fields[k])
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// canonicalValue re-encodes a JSON value with object keys sorted at every
+// level. Scalars (the common case) are returned as they are.
+func canonicalValue(v json.RawMessage) json.RawMessage {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || (v[0] != '{' && v[0] != '[') {
+		return v
+	}
+	d := json.NewDecoder(bytes.NewReader(v))
+	d.UseNumber()
+	var x any
+	if err := d.Decode(&x); err != nil {
+		return v
+	}
+	out, err := json.Marshal(x)
+	if err != nil {
+		return v
+	}
+	return out
+}
+
+// parseSpec splits a stored spec (drivers.Ownership.Spec) into top-level
+// fields, each value canonicalised so it compares byte for byte with
+// specFields. A spec that does not parse yields nil: every field then
+// shows as changed, which is what a person would want to see.
+func parseSpec(spec json.RawMessage) map[string]json.RawMessage {
+	if len(spec) == 0 {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(spec, &fields); err != nil {
+		return nil
+	}
+	for k, v := range fields {
+		fields[k] = canonicalValue(v)
+	}
+	return fields
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// forcedReplace lists fields whose change always recreates the object,
+// whatever the driver says: they decide which object it is.
+var forcedReplace = map[string]bool{"container_name": true}
+
+// maskJSON is how a masked manifest.Secret appears inside a spec.
+var maskJSON = []byte(strconv.Quote(manifest.Mask))
+
+// isNull reports whether a field value is absent.
+func isNull(v json.RawMessage) bool { return len(v) == 0 || string(v) == "null" }
+
+// diffFields compares the desired spec with the last-applied one and the
+// live values a driver read back. For each top-level field the current
+// value is the live one when the driver reports it and berth applied the
+// field before, else the last-applied one; a field whose current value
+// differs from the desired one is a change, marked Drift when the live
+// value differs from the last-applied one (changed outside berth). Fields
+// whose cost is Ignore are dropped. Changes are sorted by field name.
+func diffFields(desired, applied map[string]json.RawMessage, live map[string]json.RawMessage, caps drivers.Capabilities) []FieldChange {
+	seen := make(map[string]bool, len(desired)+len(applied))
+	var names []string
+	for k := range desired {
+		seen[k] = true
+		names = append(names, k)
+	}
+	for k := range applied {
+		if !seen[k] {
+			seen[k] = true
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	var changes []FieldChange
+	for _, f := range names {
+		d, a := desired[f], applied[f]
+		cur, drift := a, false
+		if lv, ok := live[f]; ok && !isNull(a) {
+			lv = canonicalValue(lv)
+			if !bytes.Equal(lv, a) {
+				cur, drift = lv, true
+			}
+		}
+		if bytes.Equal(cur, d) || (isNull(cur) && isNull(d)) {
+			continue
+		}
+		cost := caps.Cost(f)
+		if forcedReplace[f] {
+			cost = drivers.Replace
+		}
+		if cost == drivers.Ignore {
+			continue
+		}
+		fc := FieldChange{Field: f, Cost: cost, Drift: drift}
+		if bytes.Contains(cur, maskJSON) || bytes.Contains(d, maskJSON) {
+			fc.Sensitive = true
+			changes = append(changes, fc)
+			continue
+		}
+		if !isNull(cur) {
+			fc.Old = cur
+		}
+		if !isNull(d) {
+			fc.New = d
+		}
+		changes = append(changes, fc)
+	}
+	return changes
+}
