@@ -34,6 +34,17 @@ func (a applySettings) validate() error {
 	return fmt.Errorf("--progress %q: want auto, tty, plain or json", a.Progress)
 }
 
+// human returns the streams for text meant for people: with
+// --progress=json, stdout carries only the JSON events, so the plan view
+// and the summary go to stderr.
+func (a applySettings) human(st streams) streams {
+	if a.Progress == progressJSON {
+		st.Out = st.Err
+		st.Color = false
+	}
+	return st
+}
+
 // lockAndJournal takes the stack lock and opens the apply journal, telling
 // the user about anything a crashed earlier run left in flight.
 func lockAndJournal(s *session, st streams) (*executor.StackLock, *executor.Journal, error) {
@@ -55,6 +66,7 @@ func lockAndJournal(s *session, st streams) (*executor.StackLock, *executor.Jour
 // returns has already been explained on the streams.
 func applyPlan(ctx context.Context, s *session, p *planner.Plan, a applySettings, j *executor.Journal, st streams) (*executor.Result, error) {
 	prog, err := newProgress(a.Progress, st)
+	st = a.human(st)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +102,9 @@ func summary(r *executor.Result) string {
 	}
 	if r.Stopped > 0 {
 		extra = append(extra, fmt.Sprintf("%d stopped", r.Stopped))
+	}
+	if r.Replaced > 0 {
+		extra = append([]string{fmt.Sprintf("%d replaced", r.Replaced)}, extra...)
 	}
 	s := fmt.Sprintf("Done in %s: %d created, %d updated, %d deleted", fmtElapsed(r.Wall), r.Created, r.Updated, r.Deleted)
 	if len(extra) > 0 {

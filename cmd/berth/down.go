@@ -56,6 +56,7 @@ func runDown(ctx context.Context, o *downOptions) error {
 	if err != nil {
 		return err
 	}
+	human := settings.human(o.st)
 	lock, journal, err := lockAndJournal(s, o.st)
 	if err != nil {
 		return err
@@ -70,15 +71,15 @@ func runDown(ctx context.Context, o *downOptions) error {
 		return err
 	}
 	if !p.HasChanges() {
-		fmt.Fprintf(o.st.Out, "Nothing to delete: stack %s owns no objects.\n", s.stack.Name)
+		fmt.Fprintf(human.Out, "Nothing to delete: stack %s owns no objects.\n", s.stack.Name)
 		return s.recordKeys(false)
 	}
-	if err := planner.RenderText(o.st.Out, p, o.st.Color); err != nil {
+	if err := planner.RenderText(human.Out, p, human.Color); err != nil {
 		return err
 	}
-	fmt.Fprintln(o.st.Out)
+	fmt.Fprintln(human.Out)
 	if !o.Yes && o.st.InTTY {
-		if !confirm(o.st, fmt.Sprintf("Delete every object of stack %s?", s.stack.Name)) {
+		if !confirm(streams{In: o.st.In, Out: human.Out}, fmt.Sprintf("Delete every object of stack %s?", s.stack.Name)) {
 			return errors.New("down cancelled: nothing was changed")
 		}
 	}

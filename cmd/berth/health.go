@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/drivers"
+	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/manifest"
 )
 
@@ -18,25 +19,12 @@ const (
 	defaultHealthRetries  = 3
 )
 
-// healthArgv is the command a healthcheck runs, or false when the
-// instance has no (enabled) healthcheck. CMD-SHELL runs through /bin/sh.
+// healthArgv is the command a healthcheck runs (the executor's reading
+// of it, so `ps` probes exactly what `up` gates on), or false when the
+// instance has no enabled healthcheck.
 func healthArgv(hc *manifest.Healthcheck) ([]string, bool) {
-	if hc == nil || hc.Disable || len(hc.Test) == 0 {
-		return nil, false
-	}
-	switch strings.ToUpper(hc.Test[0]) {
-	case "NONE":
-		return nil, false
-	case "CMD":
-		if len(hc.Test) < 2 {
-			return nil, false
-		}
-		return hc.Test[1:], true
-	case "CMD-SHELL":
-		return []string{"/bin/sh", "-c", strings.Join(hc.Test[1:], " ")}, true
-	}
-	// A bare string list is a CMD-SHELL script, as Compose reads it.
-	return []string{"/bin/sh", "-c", strings.Join(hc.Test, " ")}, true
+	argv := executor.HealthArgv(hc)
+	return argv, len(argv) > 0
 }
 
 func healthTimeout(hc *manifest.Healthcheck) time.Duration {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-dev/berth/manifest"
 )
 
 func typeName(v any) string { return fmt.Sprintf("%T", v) }
@@ -49,27 +48,6 @@ func TestSignalsStopWithoutSignal(t *testing.T) {
 	<-ctx.Done()
 	if in.Interrupted() {
 		t.Error("Stop counted as an interrupt")
-	}
-}
-
-func TestHealthArgv(t *testing.T) {
-	cases := []struct {
-		hc   *manifest.Healthcheck
-		want string // "" = no check
-	}{
-		{nil, ""},
-		{&manifest.Healthcheck{Test: []string{"NONE"}}, ""},
-		{&manifest.Healthcheck{Test: []string{"CMD", "true"}, Disable: true}, ""},
-		{&manifest.Healthcheck{Test: []string{"CMD", "pg_isready", "-q"}}, "pg_isready -q"},
-		{&manifest.Healthcheck{Test: []string{"CMD-SHELL", "curl -f localhost || exit 1"}}, "/bin/sh -c curl -f localhost || exit 1"},
-		{&manifest.Healthcheck{Test: []string{"CMD"}}, ""},
-	}
-	for _, c := range cases {
-		argv, ok := healthArgv(c.hc)
-		got := strings.Join(argv, " ")
-		if ok != (c.want != "") || got != c.want {
-			t.Errorf("healthArgv(%+v) = %q, %t; want %q", c.hc, got, ok, c.want)
-		}
 	}
 }
 

@@ -51,27 +51,7 @@ func newProgress(mode string, st streams) (progress, error) {
 }
 
 // phaseName is the word a phase is shown as.
-func phaseName(p executor.Phase) string {
-	switch p {
-	case executor.PhaseWaiting:
-		return "waiting"
-	case executor.PhaseRunning:
-		return "running"
-	case executor.PhaseHealthWait:
-		return "health-wait"
-	case executor.PhaseDone:
-		return "done"
-	case executor.PhaseFailed:
-		return "failed"
-	case executor.PhaseSkipped:
-		return "skipped"
-	case executor.PhaseRollingBack:
-		return "rolling-back"
-	case executor.PhaseRolledBack:
-		return "rolled-back"
-	}
-	return fmt.Sprintf("phase(%d)", int(p))
-}
+func phaseName(p executor.Phase) string { return p.String() }
 
 func eventTime(e executor.Event) time.Time {
 	if e.Time.IsZero() {
@@ -98,6 +78,9 @@ func (p *plainProgress) Start(*planner.Plan) {}
 func (p *plainProgress) Finish()             {}
 
 func (p *plainProgress) Event(e executor.Event) {
+	if e.Action == planner.NoOp {
+		return // an untouched instance waiting on a dependency is noise
+	}
 	line := fmt.Sprintf("%s %s %s %s", eventTime(e).UTC().Format(time.RFC3339), eventLabel(e), e.Action, phaseName(e.Phase))
 	if e.Detail != "" {
 		line += ": " + e.Detail
@@ -218,6 +201,9 @@ func (p *ttyProgress) row(id string, a planner.Action) *progressRow {
 }
 
 func (p *ttyProgress) Event(e executor.Event) {
+	if e.Action == planner.NoOp {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.row(eventLabel(e), e.Action)

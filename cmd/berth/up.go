@@ -81,6 +81,7 @@ func runUp(ctx context.Context, o *upOptions) error {
 	if err != nil {
 		return err
 	}
+	human := settings.human(o.st)
 	lock, journal, err := lockAndJournal(s, o.st)
 	if err != nil {
 		return err
@@ -109,18 +110,18 @@ func runUp(ctx context.Context, o *upOptions) error {
 	}
 
 	if !p.HasChanges() {
-		fmt.Fprintf(o.st.Out, "No changes. Stack %s matches the stack file.\n", s.stack.Name)
+		fmt.Fprintf(human.Out, "No changes. Stack %s matches the stack file.\n", s.stack.Name)
 		if o.Wait {
-			return waitAllHealthy(ctx, s, o.openDriver, o.st)
+			return waitAllHealthy(ctx, s, o.openDriver, human)
 		}
 		return nil
 	}
-	if err := planner.RenderText(o.st.Out, p, o.st.Color); err != nil {
+	if err := planner.RenderText(human.Out, p, human.Color); err != nil {
 		return err
 	}
-	fmt.Fprintln(o.st.Out)
+	fmt.Fprintln(human.Out)
 	if saved == nil && !o.Yes && o.st.InTTY && isDestructive(p) {
-		if !confirm(o.st, "This plan deletes or replaces objects. Apply it?") {
+		if !confirm(streams{In: o.st.In, Out: human.Out}, "This plan deletes or replaces objects. Apply it?") {
 			return errors.New("up cancelled: nothing was changed")
 		}
 	}
@@ -131,7 +132,7 @@ func runUp(ctx context.Context, o *upOptions) error {
 		return err
 	}
 	if o.Wait {
-		return waitAllHealthy(ctx, s, o.openDriver, o.st)
+		return waitAllHealthy(ctx, s, o.openDriver, human)
 	}
 	return nil
 }
