@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 
@@ -46,6 +45,9 @@ func newApp(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "state-dir", Usage: "where locks and apply journals live (default: $XDG_STATE_HOME/berth, or /var/lib/berth as root)", Sources: cli.EnvVars("BERTH_STATE_DIR"), Destination: &g.StateDir},
 		},
 		Commands: []*cli.Command{
+			newValidateCommand(g),
+			newConfigCommand(g),
+			newSchemaCommand(),
 			newPlanCommand(g),
 			newUpCommand(g),
 			newDownCommand(g),
@@ -72,9 +74,7 @@ func main() {
 		if in.Interrupted() && code == 1 {
 			code = interruptExit
 		}
-		if err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "berth:", err)
-		}
+		printError(os.Stderr, err)
 		os.Exit(code)
 	}
 }

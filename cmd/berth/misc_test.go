@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 func typeName(v any) string { return fmt.Sprintf("%T", v) }

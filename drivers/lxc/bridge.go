@@ -1,0 +1,85 @@
+package lxc
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// bridgeSetup serialises bridge creation: containers started in parallel
+// may share one bridge.
+type bridgeSetup struct {
+	mu sync.Mutex
+	// exists reports whether a network interface exists (swapped in
+	// tests).
+	exists func(name string) bool
+}
+
+func (b *bridgeSetup) init() {
+	b.exists = func(name string) bool {
+		_, err := os.Stat("/sys/class/net/" + name)
+		return err == nil
+	}
+}
+
+// ensureBridges creates the provider's bridge (Config.Bridge) when
+// Config.CreateBridge is set, a container attaches to it and it is missing: `ip link add
+// BR type bridge`, `ip link set BR up`, and the gateway address of the
+// container's static network (if any) on the bridge, so containers with
+// static addresses reach each other and the host. Other bridges, and any
+// bridge without CreateBridge, are left for lxc-start to report.
+func (d *Driver) ensureBridges(ctx context.Context, name string) error {
+	if !d.cfg.CreateBridge {
+		return nil
+	}
+	c, err := readConfig(d.dir(name) + "/config")
+	if err != nil {
+		return nil // lxc-start reports a missing container
+	}
+	gateways := map[string]string{} // bridge -> gateway/prefix
+	var bridges []string
+	for i := 0; ; i++ {
+		p := fmt.Sprintf("lxc.net.%d.", i)
+		typ, ok := c.last(p + "type")
+		if !ok {
+			break
+		}
+		link, ok := c.last(p + "link")
+		if typ != "veth" || !ok || link != d.cfg.Bridge {
+			continue // only the provider's own bridge is berth's to create
+		}
+		bridges = append(bridges, link)
+		gw, gok := c.last(p + "ipv4.gateway")
+		addr, aok := c.last(p + "ipv4.address")
+		if gok && aok {
+			if pfx, err := netip.ParsePrefix(addr); err == nil {
+				gateways[link] = fmt.Sprintf("%s/%d", gw, pfx.Bits())
+			}
+		}
+	}
+	sort.Strings(bridges)
+	d.bridge.mu.Lock()
+	defer d.bridge.mu.Unlock()
+	for _, br := range bridges {
+		if d.bridge.exists(br) {
+			continue
+		}
+		steps := [][]string{{"link", "add", br, "type", "bridge"}, {"link", "set", br, "up"}}
+		if gw := gateways[br]; gw != "" {
+			steps = append(steps, []string{"addr", "add", gw, "dev", br})
+		}
+		for _, s := range steps {
+			if _, err := d.cmd.Command(ctx, "ip", s...).Output(); err != nil {
+				if strings.Contains(err.Error(), "File exists") {
+					continue
+				}
+				return fmt.Errorf("create bridge %s: %w", br, err)
+			}
+		}
+	}
+	return nil
+}

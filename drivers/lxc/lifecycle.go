@@ -1,0 +1,384 @@
+package lxc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/drivers"
+	"github.com/berth-dev/berth/drivers/hostcmd"
+	"github.com/berth-dev/berth/manifest"
+)
+
+// templateArgs returns the lxc-create template name and the arguments
+// after `--` for an instance's template. Relative paths resolve against
+// the stack file's directory; local files are checked up front so a typo
+// is a clear error rather than a template's shell trace.
+func templateArgs(tpl *manifest.Template, stackDir string) (string, []string, error) {
+	if tpl == nil {
+		return "busybox", nil, nil
+	}
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(stackDir, p)
+	}
+	switch tpl.Type {
+	case "", "busybox":
+		return "busybox", nil, nil
+	case "download":
+		if tpl.Dist == "" || tpl.Release == "" {
+			return "", nil, fmt.Errorf("template download: needs dist and release (e.g. dist: debian, release: bookworm)")
+		}
+		arch := tpl.Arch
+		if arch == "" {
+			arch = hostArch()
+		}
+		return "download", []string{"--dist", tpl.Dist, "--release", tpl.Release, "--arch", arch}, nil
+	case "local":
+		rootfs, meta := abs(tpl.Rootfs), abs(tpl.Meta)
+		if rootfs == "" || meta == "" {
+			return "", nil, fmt.Errorf("template local: needs rootfs (a rootfs tarball) and meta (a tarball holding a file named config)")
+		}
+		for _, p := range []string{rootfs, meta} {
+			if _, err := os.Stat(p); err != nil {
+				return "", nil, fmt.Errorf("template local: %w: %v", ErrTemplateUnavailable, err)
+			}
+		}
+		return "local", []string{"--metadata", meta, "--fstree", rootfs}, nil
+	case "oci":
+		img := tpl.Image
+		if img == "" {
+			return "", nil, fmt.Errorf("template oci: needs image (an OCI layout as path:tag, or a docker:// / oci: URL)")
+		}
+		if !strings.Contains(img, "://") && !strings.HasPrefix(img, "oci:") {
+			path, tag, _ := strings.Cut(img, ":")
+			path = abs(path)
+			if _, err := os.Stat(filepath.Join(path, "index.json")); err != nil {
+				return "", nil, fmt.Errorf("template oci: %w: %s is not an OCI layout: %v", ErrTemplateUnavailable, path, err)
+			}
+			if tag == "" {
+				tag = "latest"
+			}
+			img = "oci:" + path + ":" + tag
+		}
+		return "oci", []string{"--url", img}, nil
+	}
+	return "", nil, fmt.Errorf("template type %q: want busybox, download, local or oci", tpl.Type)
+}
+
+// hostArch is the download template's name for this machine.
+func hostArch() string {
+	switch runtime.GOARCH {
+	case "arm":
+		return "armhf"
+	case "386":
+		return "i386"
+	}
+	return runtime.GOARCH // amd64, arm64, ppc64le, s390x, riscv64
+}
+
+// Create makes the container with lxc-create from its template and berth's
+// base config, then writes the managed config block and the ownership
+// sidecar. A name already present in the lxcpath is ErrExists and is never
+// touched. A create that fails after lxc-create removes what it made.
+func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRef, error) {
+	name := t.ObjectName
+	ref := d.ref(name)
+	fail := func(err error) (drivers.ObjectRef, error) {
+		return ref, fmt.Errorf("driver lxc: create %s: %w", name, err)
+	}
+	if t.Instance == nil {
+		return fail(errors.New("no instance in target"))
+	}
+	tplName, tplArgs, err := templateArgs(t.Instance.Template, t.StackDir)
+	if err != nil {
+		return fail(err)
+	}
+	block, err := d.block(t)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := os.Lstat(d.dir(name)); err == nil {
+		return fail(fmt.Errorf("%w: %s is already in %s (berth never adopts or destroys a container it did not create)", drivers.ErrExists, name, d.cfg.LXCPath))
+	}
+	if err := os.MkdirAll(d.cfg.LXCPath, 0o755); err != nil {
+		return fail(err)
+	}
+	base, err := os.CreateTemp(d.cfg.LXCPath, ".berth-base-"+name+"-*.conf")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.Remove(base.Name())
+	_, err = base.WriteString(baseConfig(t.Stack))
+	if cerr := base.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail(err)
+	}
+	args := []string{"-n", name, "-t", tplName, "-f", base.Name()}
+	if len(tplArgs) > 0 {
+		args = append(append(args, "--"), tplArgs...)
+	}
+	if _, err := d.run(ctx, "lxc-create", args...); err != nil {
+		err = classify("create", name, err)
+		if !errors.Is(err, drivers.ErrExists) {
+			d.cleanup(name)
+		}
+		if tplName != "busybox" && !errors.Is(err, drivers.ErrExists) && !errors.Is(err, drivers.ErrToolMissing) && !errors.Is(err, ErrTemplateUnavailable) {
+			err = fmt.Errorf("%w (template %s)", err, tplName)
+		}
+		return ref, err
+	}
+	err = writeBlock(d.dir(name)+"/config", block)
+	if err == nil && tplName == "busybox" {
+		err = d.busyboxDHCP(name)
+	}
+	if err == nil {
+		err = d.writeSidecar(name, sidecar{Created: time.Now().UTC().Truncate(time.Second), Owner: t.Owner})
+	}
+	if err != nil {
+		d.cleanup(name)
+		return fail(err)
+	}
+	return ref, nil
+}
+
+// cleanup removes a container this driver has just made and failed to
+// finish (no ownership record yet, so Delete's guard would refuse it).
+func (d *Driver) cleanup(name string) {
+	if _, err := os.Lstat(d.dir(name)); err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d.run(ctx, "lxc-destroy", "-n", name, "-f")
+}
+
+// Start starts the container in the background and waits until LXC says
+// RUNNING. A failed start's reason is only in the start log, so it is
+// read back into the error.
+func (d *Driver) Start(ctx context.Context, ref drivers.ObjectRef) error {
+	name := ref.Name
+	if err := d.ensureBridges(ctx, name); err != nil {
+		return fmt.Errorf("driver lxc: start %s: %w", name, err)
+	}
+	logPath := d.startLog(name)
+	var offset int64
+	if fi, err := os.Stat(logPath); err == nil {
+		offset = fi.Size()
+	}
+	if _, err := d.run(ctx, "lxc-start", "-n", name, "-d", "-o", logPath, "-l", "INFO"); err != nil {
+		cerr := classify("start", name, err)
+		if errors.Is(cerr, drivers.ErrNotFound) || errors.Is(cerr, drivers.ErrToolMissing) {
+			return cerr
+		}
+		if msg := startErrors(logPath, offset); msg != "" {
+			return fmt.Errorf("driver lxc: start %s: %w: %s", name, ErrStartFailed, msg)
+		}
+		return fmt.Errorf("driver lxc: start %s: %w: %v", name, ErrStartFailed, err)
+	}
+	secs := strconv.Itoa(int(math.Ceil(d.cfg.StartTimeout.Seconds())))
+	if _, err := d.run(ctx, "lxc-wait", "-n", name, "-s", "RUNNING", "-t", secs); err != nil {
+		return classify("start", name, fmt.Errorf("not RUNNING after %s: %w", d.cfg.StartTimeout, err))
+	}
+	return nil
+}
+
+// startErrors returns the ERROR lines lxc-start appended to its log after
+// offset, joined: the only place LXC says why a start failed.
+func startErrors(path string, offset int64) string {
+	data, err := os.ReadFile(path)
+	if err != nil || int64(len(data)) < offset {
+		return ""
+	}
+	var msgs []string
+	for _, l := range strings.Split(string(data[offset:]), "\n") {
+		if i := strings.Index(l, " ERROR "); i >= 0 {
+			m := strings.TrimSpace(l[i+len(" ERROR "):])
+			if j := strings.Index(m, " - "); j >= 0 { // drop "file.c:func:line - "
+				m = m[j+3:]
+			}
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) > 3 {
+		msgs = msgs[:3]
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Stop asks the container to shut down and kills it after timeout
+// (lxc-stop -t); a zero timeout kills at once. Stopping a stopped
+// container succeeds.
+func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.Duration) error {
+	args := []string{"-n", ref.Name}
+	if timeout <= 0 {
+		args = append(args, "-k")
+	} else {
+		args = append(args, "-t", strconv.Itoa(int(math.Ceil(timeout.Seconds()))))
+	}
+	if _, err := os.Lstat(d.dir(ref.Name)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("driver lxc: stop %s: %w", ref.Name, drivers.ErrNotFound)
+	}
+	_, err := d.run(ctx, "lxc-stop", args...)
+	if err != nil && hostcmd.ExitCode(err) == 2 { // "is not running"
+		return nil
+	}
+	return classify("stop", ref.Name, err)
+}
+
+// Delete stops (if needed) and destroys the container with its directory.
+// It refuses a container without berth's ownership record: foreign
+// containers are never destroyed.
+func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
+	name := ref.Name
+	if _, err := os.Lstat(d.dir(name)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("driver lxc: delete %s: %w", name, drivers.ErrNotFound)
+	}
+	if _, err := d.readSidecar(name); err != nil {
+		return fmt.Errorf("driver lxc: delete %s: refusing to destroy a container without berth's ownership record (%s): %w", name, sidecarName, err)
+	}
+	_, err := d.run(ctx, "lxc-destroy", "-n", name, "-f")
+	return classify("delete", name, err)
+}
+
+// Update rewrites the managed config block and the ownership record, and
+// applies limit changes (memory, swap, cpus) to a running container with
+// lxc-cgroup. Other fields take effect at the next start (the planner
+// marks those updates Restart).
+func (d *Driver) Update(ctx context.Context, ref drivers.ObjectRef, t drivers.Target, changed []string) error {
+	name := ref.Name
+	fail := func(err error) error { return fmt.Errorf("driver lxc: update %s: %w", name, err) }
+	if t.Instance == nil {
+		return fail(errors.New("no instance in target"))
+	}
+	t.ObjectName = name
+	sc, err := d.readSidecar(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, derr := os.Lstat(d.dir(name)); errors.Is(derr, fs.ErrNotExist) {
+				return fail(drivers.ErrNotFound)
+			}
+		}
+		return fail(fmt.Errorf("refusing to update a container without berth's ownership record: %w", err))
+	}
+	block, err := d.block(t)
+	if err != nil {
+		return fail(err)
+	}
+	if err := writeBlock(d.dir(name)+"/config", block); err != nil {
+		return fail(err)
+	}
+	if tpl, _, _ := templateArgs(t.Instance.Template, t.StackDir); tpl == "busybox" {
+		if err := d.busyboxDHCP(name); err != nil {
+			return fail(err)
+		}
+	}
+	sc.Owner = t.Owner
+	if err := d.writeSidecar(name, *sc); err != nil {
+		return fail(err)
+	}
+	if !touchesLimits(changed) {
+		return nil
+	}
+	out, err := d.run(ctx, "lxc-info", "-n", name, "-sH")
+	if err != nil {
+		return classify("update", name, err)
+	}
+	if strings.TrimSpace(string(out)) != "RUNNING" {
+		return nil // the config applies at the next start
+	}
+	if err := d.applyLimits(ctx, name, t.Instance); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+func touchesLimits(changed []string) bool {
+	for _, f := range changed {
+		switch f {
+		case "memory", "swap", "cpus":
+			return true
+		}
+	}
+	return false
+}
+
+// applyLimits sets memory, swap and CPU limits on a running container.
+// On cgroup v1 the memory limit must stay <= memsw, so when memory cannot
+// be set first, memsw is set first and memory retried. A limit removed
+// from the stack file is reset to unlimited.
+func (d *Driver) applyLimits(ctx context.Context, name string, inst *manifest.Instance) error {
+	k := d.keys
+	set := func(key, val string) error {
+		_, err := d.run(ctx, "lxc-cgroup", "-n", name, "--", key, val)
+		return classify("set "+key+" on", name, err)
+	}
+	mem := k.unlimited
+	if inst.Memory > 0 {
+		mem = strconv.FormatInt(int64(inst.Memory), 10)
+	}
+	swap := k.unlimited
+	if inst.Swap > 0 {
+		if k.cpuMax == "" {
+			swap = strconv.FormatInt(int64(inst.Memory+inst.Swap), 10)
+		} else {
+			swap = strconv.FormatInt(int64(inst.Swap), 10)
+		}
+	}
+	haveSwap := k.cpuMax != "" || d.memsw
+	if inst.Swap > 0 && !haveSwap {
+		return fmt.Errorf("swap: %w: no swap accounting on this host", drivers.ErrUnsupported)
+	}
+	if err := set(k.memory, mem); err != nil {
+		if !haveSwap || k.cpuMax != "" {
+			return err
+		}
+		if err := set(k.swap, swap); err != nil {
+			return err
+		}
+		if err := set(k.memory, mem); err != nil {
+			return err
+		}
+	}
+	if haveSwap {
+		if err := set(k.swap, swap); err != nil {
+			return err
+		}
+	}
+	if k.cpuMax != "" {
+		v := "max " + strconv.Itoa(cfsPeriod)
+		if inst.CPUs > 0 {
+			v = fmt.Sprintf("%d %d", cpuQuota(inst.CPUs), cfsPeriod)
+		}
+		return set(k.cpuMax, v)
+	}
+	quota := k.unlimited
+	if inst.CPUs > 0 {
+		quota = strconv.FormatInt(cpuQuota(inst.CPUs), 10)
+		if err := set(k.cpuPeriod, strconv.Itoa(cfsPeriod)); err != nil {
+			return err
+		}
+	}
+	return set(k.cpuQuota, quota)
+}
+
+// cpuQuota is the CFS quota for a cpus value at cfsPeriod.
+func cpuQuota(cpus float64) int64 {
+	q := int64(math.Round(cpus * cfsPeriod))
+	if q < 1000 {
+		q = 1000 // the kernel's minimum quota (1 ms)
+	}
+	return q
+}

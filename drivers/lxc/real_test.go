@@ -1,0 +1,271 @@
+package lxc
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/drivers"
+	"github.com/berth-dev/berth/drivers/hostcmd"
+	"github.com/berth-dev/berth/manifest"
+)
+
+// requireLXC skips (loudly) when the lxc tools or root are missing, and
+// fails instead under CI=true, where they must be present.
+func requireLXC(t testing.TB) {
+	t.Helper()
+	var missing []string
+	for _, tool := range []string{"lxc-create", "lxc-start", "lxc-ls", "lxc-attach", "lxc-destroy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	why := ""
+	switch {
+	case len(missing) > 0:
+		why = "lxc tools missing (" + strings.Join(missing, ", ") + "): apt-get install -y lxc"
+	case os.Geteuid() != 0:
+		why = "real LXC tests need root"
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true but %s", why)
+	}
+	t.Skipf("SKIPPING real LXC test: %s", why)
+}
+
+// realDriver is a driver on a private temporary lxcpath; every container
+// left in it is destroyed when the test ends.
+func realDriver(t testing.TB, cfg Config) *Driver {
+	t.Helper()
+	requireLXC(t)
+	if cfg.LXCPath == "" {
+		cfg.LXCPath = t.TempDir()
+	}
+	d, err := New(cfg, hostcmd.Local{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { destroyAll(t, cfg.LXCPath) })
+	return d
+}
+
+func destroyAll(t testing.TB, lxcpath string) {
+	out, _ := exec.Command("lxc-ls", "-P", lxcpath, "-1").Output()
+	for _, n := range strings.Fields(string(out)) {
+		if o, err := exec.Command("lxc-destroy", "-P", lxcpath, "-n", n, "-f").CombinedOutput(); err != nil {
+			t.Logf("cleanup %s: %v: %s", n, err, o)
+		}
+	}
+}
+
+// uniqueName keeps real container names distinct across lxcpaths: LXC's
+// cgroup names (lxc.payload.NAME) are host-wide.
+func uniqueName(prefix string) string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+func target(stack, name string, inst *manifest.Instance) drivers.Target {
+	spec, _ := json.Marshal(inst)
+	return drivers.Target{Stack: stack, Instance: inst, ObjectName: name,
+		Owner: drivers.Ownership{Stack: stack, Instance: inst.Name, SpecHash: "h1", Spec: spec}}
+}
+
+func lxcCgroup(t *testing.T, lxcpath, name, key string) string {
+	t.Helper()
+	out, err := exec.Command("lxc-cgroup", "-P", lxcpath, "-n", name, key).CombinedOutput()
+	if err != nil {
+		t.Fatalf("lxc-cgroup %s: %v: %s", key, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestRealLifecycle(t *testing.T) {
+	d := realDriver(t, Config{})
+	ctx := context.Background()
+	name := uniqueName("life")
+	auto := true
+	inst := &manifest.Instance{Name: "web", Backend: "lxc", Hostname: "webhost",
+		Memory: 256 * manifest.MiB, CPUs: 0.5, Autostart: &auto,
+		Environment: map[string]string{"GREETING": "hello world", "MODE": "test"},
+		Template:    &manifest.Template{Type: "busybox"}}
+	ref, err := d.Create(ctx, target("st", name, inst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := observeOne(t, d, name)
+	if obs.State != drivers.StateCreated || obs.Owner == nil || obs.Owner.Stack != "st" || obs.Owner.Instance != "web" {
+		t.Fatalf("after create: %+v", obs)
+	}
+	if got := string(obs.Live["memory"]); got != `"256M"` {
+		t.Errorf("live memory = %s, want \"256M\"", got)
+	}
+	if got := string(obs.Live["cpus"]); got != `0.5` {
+		t.Errorf("live cpus = %s, want 0.5", got)
+	}
+	if err := d.Start(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, ref); err != nil {
+		t.Fatalf("second start of a running container: %v", err)
+	}
+	obs = observeOne(t, d, name)
+	if obs.State != drivers.StateRunning {
+		t.Fatalf("state after start = %s", obs.State)
+	}
+	if got := lxcCgroup(t, d.LXCPath(), name, "memory.limit_in_bytes"); got != "268435456" {
+		t.Errorf("memory.limit_in_bytes = %s", got)
+	}
+	if got := lxcCgroup(t, d.LXCPath(), name, "cpu.cfs_quota_us"); got != "50000" {
+		t.Errorf("cfs_quota_us = %s", got)
+	}
+
+	var out bytes.Buffer
+	code, err := d.Exec(ctx, ref, drivers.ExecRequest{Argv: []string{"sh", "-c", "echo \"$GREETING|$MODE|$EXTRA|$HOME_LEAK\"; hostname; exit 7"},
+		Env: map[string]string{"EXTRA": "x"}, Stdout: &out})
+	if err != nil || code != 7 {
+		t.Fatalf("exec: code %d err %v", code, err)
+	}
+	if got := out.String(); got != "hello world|test|x|\nwebhost\n" {
+		t.Errorf("exec output %q", got)
+	}
+	if code, err := d.Exec(ctx, ref, drivers.ExecRequest{Argv: []string{"no-such-binary"}}); err != nil || code != 127 {
+		t.Errorf("missing binary: code %d err %v, want 127", code, err)
+	}
+
+	// Memory and cpus change in place: same init PID, new cgroup values.
+	pid := lxcInfo(t, d.LXCPath(), name, "-pH")
+	inst.Memory, inst.CPUs = 512*manifest.MiB, 1.5
+	if err := d.Update(ctx, ref, target("st", name, inst), []string{"memory", "cpus"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lxcCgroup(t, d.LXCPath(), name, "memory.limit_in_bytes"); got != "536870912" {
+		t.Errorf("after update memory.limit_in_bytes = %s", got)
+	}
+	if got := lxcCgroup(t, d.LXCPath(), name, "cpu.cfs_quota_us"); got != "150000" {
+		t.Errorf("after update cfs_quota_us = %s", got)
+	}
+	if got := lxcInfo(t, d.LXCPath(), name, "-pH"); got != pid {
+		t.Errorf("init pid changed %s -> %s: update restarted the container", pid, got)
+	}
+	obs = observeOne(t, d, name)
+	if string(obs.Live["memory"]) != `"512M"` || string(obs.Live["cpus"]) != "1.5" {
+		t.Errorf("live after update: %s", obs.Live)
+	}
+	var logs bytes.Buffer
+	if err := d.Logs(ctx, ref, false, &logs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "console") {
+		t.Errorf("console log: %q", logs.String())
+	}
+
+	if err := d.Stop(ctx, ref, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(ctx, ref, time.Second); err != nil {
+		t.Fatalf("stopping a stopped container: %v", err)
+	}
+	if obs := observeOne(t, d, name); obs.State != drivers.StateStopped {
+		t.Errorf("state after stop = %s", obs.State)
+	}
+	if _, err := d.Exec(ctx, ref, drivers.ExecRequest{Argv: []string{"true"}}); !errors.Is(err, drivers.ErrNotRunning) {
+		t.Errorf("exec in stopped container: %v, want ErrNotRunning", err)
+	}
+	if err := d.Delete(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d.LXCPath(), name)); !os.IsNotExist(err) {
+		t.Errorf("container directory left behind: %v", err)
+	}
+	if err := d.Delete(ctx, ref); !errors.Is(err, drivers.ErrNotFound) {
+		t.Errorf("second delete: %v, want ErrNotFound", err)
+	}
+}
+
+func lxcInfo(t *testing.T, lxcpath, name, flag string) string {
+	t.Helper()
+	out, err := exec.Command("lxc-info", "-P", lxcpath, "-n", name, flag).CombinedOutput()
+	if err != nil {
+		t.Fatalf("lxc-info %s: %v: %s", flag, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func observeOne(t *testing.T, d *Driver, name string) drivers.ObservedInstance {
+	t.Helper()
+	all, err := d.Observe(context.Background(), "st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range all {
+		if o.Ref.Name == name {
+			return o
+		}
+	}
+	t.Fatalf("%s not observed in %+v", name, all)
+	return drivers.ObservedInstance{}
+}
+
+// A container berth did not make is observed as foreign, its name cannot
+// be taken, and berth refuses to destroy it.
+func TestRealForeignContainer(t *testing.T) {
+	d := realDriver(t, Config{})
+	ctx := context.Background()
+	name := uniqueName("foreign")
+	base := filepath.Join(t.TempDir(), "base.conf")
+	os.WriteFile(base, []byte("lxc.net.0.type = empty\n"), 0o644)
+	if out, err := exec.Command("lxc-create", "-P", d.LXCPath(), "-n", name, "-t", "busybox", "-f", base).CombinedOutput(); err != nil {
+		t.Fatalf("lxc-create: %v: %s", err, out)
+	}
+	obs := observeOne(t, d, name)
+	if obs.Owner != nil {
+		t.Fatalf("foreign container observed with owner %+v", obs.Owner)
+	}
+	inst := &manifest.Instance{Name: "web", Backend: "lxc", Template: &manifest.Template{Type: "busybox"}}
+	if _, err := d.Create(ctx, target("st", name, inst)); !errors.Is(err, drivers.ErrExists) {
+		t.Fatalf("create over a foreign container: %v, want ErrExists", err)
+	}
+	if err := d.Delete(ctx, d.ref(name)); err == nil {
+		t.Fatal("delete of a foreign container succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(d.LXCPath(), name, "config")); err != nil {
+		t.Fatalf("foreign container damaged: %v", err)
+	}
+}
+
+// A template that cannot run leaves nothing in the lxcpath.
+func TestRealTemplateFailureLeavesNothing(t *testing.T) {
+	d := realDriver(t, Config{})
+	ctx := context.Background()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "rootfs.tar.xz")
+	os.WriteFile(bad, []byte("not a tarball"), 0o644)
+	meta := filepath.Join(dir, "meta.tar.xz")
+	os.WriteFile(meta, []byte("not a tarball"), 0o644)
+	inst := &manifest.Instance{Name: "bad", Backend: "lxc", Template: &manifest.Template{Type: "local", Rootfs: bad, Meta: meta}}
+	name := uniqueName("bad")
+	if _, err := d.Create(ctx, target("st", name, inst)); err == nil {
+		t.Fatal("create from a broken local template succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(d.LXCPath(), name)); !os.IsNotExist(err) {
+		t.Fatalf("failed create left %s behind (%v)", name, err)
+	}
+	inst.Template.Rootfs = filepath.Join(dir, "missing.tar.xz")
+	if _, err := d.Create(ctx, target("st", name, inst)); !errors.Is(err, ErrTemplateUnavailable) {
+		t.Fatalf("missing rootfs tarball: %v, want ErrTemplateUnavailable", err)
+	}
+}
