@@ -19,7 +19,9 @@ func openDriver(backend string, p *manifest.Provider, s *manifest.Stack) (driver
 		return d, err
 	}
 	switch backend {
-	case manifest.BackendLXC, manifest.BackendCrun, manifest.BackendRunc,
+	case manifest.BackendCrun, manifest.BackendRunc:
+		return openOCI(backend, p, s)
+	case manifest.BackendLXC,
 		manifest.BackendProxmoxLXC, manifest.BackendProxmoxVM:
 		return nil, fmt.Errorf("backend %s: driver not implemented yet", backend)
 	default:
