@@ -32,6 +32,9 @@ type Stack struct {
 	// against which relative paths in the file are resolved.
 	File string `json:"-" yaml:"-"`
 	Dir  string `json:"-" yaml:"-"`
+	// Warnings are problems that do not stop the load, such as a variable
+	// that is not set and expands to "" (Compose warns the same way).
+	Warnings []string `json:"-" yaml:"-"`
 }
 
 // Provider is a named backend endpoint. Local backends (lxc, crun, runc)
@@ -128,6 +131,7 @@ type Dependency struct {
 	// Restart and Required mirror Compose; Required=false lets the
 	// dependent start even if the dependency is not in this run.
 	Required *bool `json:"required,omitempty" yaml:"required,omitempty"`
+	Restart  bool  `json:"restart,omitempty" yaml:"restart,omitempty"`
 }
 
 // Healthcheck is Compose's healthcheck block.
@@ -201,4 +205,5 @@ type CloudInit struct {
 	SSHKeys      []string `json:"ssh_keys,omitempty" yaml:"ssh_keys,omitempty"`
 	Nameserver   string   `json:"nameserver,omitempty" yaml:"nameserver,omitempty"`
 	Searchdomain string   `json:"searchdomain,omitempty" yaml:"searchdomain,omitempty"`
+	Upgrade      *bool    `json:"upgrade,omitempty" yaml:"upgrade,omitempty"` // VM: ciupgrade
 }

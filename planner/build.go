@@ -237,7 +237,7 @@ func (b *builder) planUp() {
 		}
 		for _, o := range b.owned[iname] {
 			n := &Node{ID: iname, Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
-				Object: o.Ref.Name, Existing: o, Action: Delete, Reason: "orphan: no longer in the stack file"}
+				Object: o.Ref.Name, Existing: o, Action: Delete, Reason: "orphan: no longer in the stack file", Orphan: true}
 			if b.in.KeepOrphans {
 				n.Action = NoOp
 				n.Reason = "orphan: no longer in the stack file; kept (--keep-orphans)"
@@ -286,7 +286,7 @@ func appendUnique(list []string, id string) []string {
 // planInstance adds the nodes of one desired instance.
 func (b *builder) planInstance(inst *manifest.Instance) {
 	objName := ObjectName(b.stack, inst)
-	spec, hash := CanonicalSpec(inst)
+	desired, spec, hash := canonicalSpec(inst)
 	b.hashes[inst.Name] = hash
 	owner := &drivers.Ownership{Stack: b.stack, Instance: inst.Name, SpecHash: hash, Spec: spec}
 	primary, extra := splitPrimary(b.owned[inst.Name], inst, objName)
@@ -316,7 +316,6 @@ func (b *builder) planInstance(inst *manifest.Instance) {
 	n.Existing = primary
 	var changes []FieldChange
 	if primary.Owner.SpecHash != hash || len(primary.Live) > 0 {
-		desired, _ := specFields(inst)
 		applied := parseSpec(primary.Owner.Spec)
 		caps, ok := b.in.Capabilities[primary.Ref.Backend]
 		if !ok {
@@ -510,7 +509,7 @@ func (b *builder) planTeardown(action Action) {
 		}
 		for i, o := range objs {
 			n := &Node{ID: iname, Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
-				Object: o.Ref.Name, Existing: o, Action: action}
+				Object: o.Ref.Name, Existing: o, Action: action, Orphan: !inFile}
 			if i > 0 {
 				n.ID = iname + "/old"
 			}
@@ -568,15 +567,26 @@ func (b *builder) linkDependencies(reverse bool) {
 // is stale.
 func (b *builder) fingerprint() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "berth-plan %s mode=%s keep-orphans=%t\n", b.stack, b.in.Mode, b.in.KeepOrphans)
+	buf := make([]byte, 0, 256)
+	line := func(parts ...string) {
+		buf = buf[:0]
+		for i, p := range parts {
+			if i > 0 {
+				buf = append(buf, ' ')
+			}
+			buf = strconv.AppendQuote(buf, p)
+		}
+		buf = append(buf, '\n')
+		h.Write(buf)
+	}
+	line("berth-plan", b.stack, b.in.Mode.String(), strconv.FormatBool(b.in.KeepOrphans))
 	for _, name := range b.names {
 		inst := b.in.Stack.Instances[name]
 		hash := b.hashes[name]
 		if hash == "" {
 			_, hash = CanonicalSpec(inst)
 		}
-		fmt.Fprintf(h, "want %s %s %s %s deps=%s\n", name, instTarget(inst), ObjectName(b.stack, inst), hash,
-			strings.Join(sortedKeys(inst.DependsOn), ","))
+		line("want", name, instTarget(inst), ObjectName(b.stack, inst), hash, strings.Join(sortedKeys(inst.DependsOn), ","))
 	}
 	for _, iname := range sortedKeys(b.owned) {
 		for _, o := range b.owned[iname] {
@@ -584,9 +594,9 @@ func (b *builder) fingerprint() string {
 			if o.ExitCode != nil {
 				exit = strconv.Itoa(*o.ExitCode)
 			}
-			fmt.Fprintf(h, "have %s %q %s %q %s %s %s\n", refTarget(o.Ref), o.Ref.Name, o.Ref.ID, iname, o.Owner.SpecHash, o.State, exit)
+			line("have", refTarget(o.Ref), o.Ref.Name, o.Ref.ID, o.Ref.Node, iname, o.Owner.SpecHash, string(o.State), exit)
 			for _, k := range sortedKeys(o.Live) {
-				fmt.Fprintf(h, "  live %s=%s\n", k, canonicalValue(o.Live[k]))
+				line("live", k, string(canonicalValue(o.Live[k])))
 			}
 		}
 	}

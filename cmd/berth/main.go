@@ -5,11 +5,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v3"
 )
@@ -47,22 +44,37 @@ func newApp(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "env-file", Usage: "file of VAR=value lines for interpolation (default: .env next to the stack file)", Destination: &g.EnvFile},
 			&cli.StringFlag{Name: "state-dir", Usage: "where locks and apply journals live (default: $XDG_STATE_HOME/berth, or /var/lib/berth as root)", Sources: cli.EnvVars("BERTH_STATE_DIR"), Destination: &g.StateDir},
 		},
-		Commands: []*cli.Command{},
+		Commands: []*cli.Command{
+			newValidateCommand(g),
+			newConfigCommand(g),
+			newSchemaCommand(),
+			newPlanCommand(g),
+			newUpCommand(g),
+			newDownCommand(g),
+			newPsCommand(g),
+			newGraphCommand(g),
+			newExecCommand(g),
+			newLogsCommand(g),
+		},
 	}
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newApp(os.Stdout, os.Stderr).Run(ctx, os.Args); err != nil {
+	sigs, unsubscribe := notifySignals()
+	ctx, in := watchSignals(context.Background(), sigs, os.Stderr, os.Exit)
+	err := newApp(os.Stdout, os.Stderr).Run(ctx, os.Args)
+	in.Stop()
+	unsubscribe()
+	if err != nil {
 		code := 1
 		var es exitStatus
 		if errors.As(err, &es) {
 			code = es.code
 		}
-		if err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "berth:", err)
+		if in.Interrupted() && code == 1 {
+			code = interruptExit
 		}
+		printError(os.Stderr, err)
 		os.Exit(code)
 	}
 }
