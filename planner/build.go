@@ -80,6 +80,9 @@ func Compute(in Input) (*Plan, error) {
 	}
 	nodes, err := topoSort(b.nodes)
 	if err != nil {
+		if b.nameMoves {
+			err = fmt.Errorf("%w (backend object names move between instances in one change: rename in two steps, through names no object uses)", err)
+		}
 		return nil, err
 	}
 	return &Plan{
@@ -110,6 +113,9 @@ type builder struct {
 	// wait for the tail, the head waits for dependencies.
 	head, tail map[string]*Node
 	errs       []error
+	// nameMoves is set when a create waits for another instance's object
+	// to release its name: the one way the planner itself adds edges.
+	nameMoves bool
 }
 
 func newBuilder(in Input) *builder {
@@ -267,6 +273,7 @@ func (b *builder) resolveNameClaims(claims map[string]string) {
 		}
 		if n.Action == Delete || n.Action == Replace {
 			creator.DependsOn = appendUnique(creator.DependsOn, n.ID)
+			b.nameMoves = true
 			continue
 		}
 		b.errs = append(b.errs, fmt.Errorf("instance %s: %s %s is owned by instance %s of stack %s, which keeps it (%s)",

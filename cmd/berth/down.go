@@ -57,11 +57,11 @@ func runDown(ctx context.Context, o *downOptions) error {
 		return err
 	}
 	human := settings.human(o.st)
-	lock, journal, err := lockAndJournal(s, o.st)
+	journal, release, err := lockAndJournal(s, o.st)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer release()
 	if err := s.observeAll(ctx, o.openDriver); err != nil {
 		return err
 	}
@@ -71,7 +71,9 @@ func runDown(ctx context.Context, o *downOptions) error {
 		return err
 	}
 	if !p.HasChanges() {
-		fmt.Fprintf(human.Out, "Nothing to delete: stack %s owns no objects.\n", s.stack.Name)
+		if err := planner.RenderText(human.Out, p, human.Color); err != nil {
+			return err
+		}
 		return s.recordKeys(false)
 	}
 	if err := planner.RenderText(human.Out, p, human.Color); err != nil {
