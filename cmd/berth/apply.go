@@ -46,19 +46,23 @@ func (a applySettings) human(st streams) streams {
 }
 
 // lockAndJournal takes the stack lock and opens the apply journal, telling
-// the user about anything a crashed earlier run left in flight.
-func lockAndJournal(s *session, st streams) (*executor.StackLock, *executor.Journal, error) {
+// the user about anything a crashed earlier run left in flight. release
+// closes the journal and drops the lock.
+func lockAndJournal(s *session, st streams) (j *executor.Journal, release func(), err error) {
 	lock, err := executor.LockStack(s.stateDir, s.stack.Name)
 	if err != nil {
 		return nil, nil, err
 	}
-	j, err := executor.OpenJournal(s.stateDir, s.stack.Name)
+	j, err = executor.OpenJournal(s.stateDir, s.stack.Name)
 	if err != nil {
 		lock.Unlock()
 		return nil, nil, err
 	}
 	reportJournal(st.Err, j)
-	return lock, j, nil
+	return j, func() {
+		j.Close()
+		lock.Unlock()
+	}, nil
 }
 
 // applyPlan runs p with progress, then prints the summary, or on failure

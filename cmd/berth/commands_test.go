@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -332,7 +333,7 @@ func TestDownDeletesInReverseOrder(t *testing.T) {
 	if err := e.down(nil); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(e.out.String(), "Nothing to delete") {
+	if !strings.Contains(e.out.String(), "owns no objects") {
 		t.Errorf("down of an empty stack says:\n%s", e.out.String())
 	}
 	if err := e.up(nil); err != nil {
@@ -529,5 +530,97 @@ func TestUpJSONProgressKeepsStdoutJSON(t *testing.T) {
 	}
 	if !strings.Contains(e.err.String(), "2 created") || !strings.Contains(e.err.String(), "create") {
 		t.Errorf("plan view and summary should go to stderr:\n%s", e.err.String())
+	}
+}
+
+func TestUpCancelledRollsBack(t *testing.T) {
+	e := newCmdEnv(t, demoStack)
+	release := e.driver("lxc").Block(memdriver.OpCreate, "demo-web")
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := &upOptions{g: e.g, st: e.streams(), openDriver: e.open, Parallel: 4, Progress: progressPlain}
+	done := make(chan error, 1)
+	go func() { done <- runUp(ctx, o) }()
+	// Wait (by state, not time) until web's create is in flight, then
+	// cancel as the first Ctrl-C does.
+	for !inFlight(e.driver("lxc"), memdriver.OpCreate, "demo-web") {
+		runtime.Gosched()
+	}
+	cancel()
+	err := <-done
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("cancelled up = %v", err)
+	}
+	if !strings.Contains(e.err.String(), "Interrupted.") || !strings.Contains(e.err.String(), "delete demo-db") {
+		t.Errorf("cancel report:\n%s", e.err.String())
+	}
+	if objs := e.driver("lxc").Objects(); len(objs) != 0 {
+		t.Errorf("objects left after a cancelled up: %v", objs)
+	}
+}
+
+func inFlight(d *memdriver.Driver, op memdriver.Op, name string) bool {
+	for _, c := range d.Calls() {
+		if c.Op == op && c.Name == name && c.End.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+func TestUpReportsCrashedRun(t *testing.T) {
+	e := newCmdEnv(t, demoStack)
+	if err := os.MkdirAll(e.g.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	journal := `{"time":"2026-11-27T01:00:00Z","type":"begin","stack":"demo","pid":4242,"host":"box"}
+{"time":"2026-11-27T01:00:01Z","type":"op-start","node":"web","op":"create","ref":{"backend":"lxc","name":"demo-web"}}
+`
+	if err := os.WriteFile(filepath.Join(e.g.StateDir, "demo.journal"), []byte(journal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.up(nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"pid 4242", "did not finish", "in flight: create demo-web"} {
+		if !strings.Contains(e.err.String(), want) {
+			t.Errorf("crash report lacks %q:\n%s", want, e.err.String())
+		}
+	}
+	if err := e.up(nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(e.err.String(), "did not finish") {
+		t.Errorf("a finished apply is reported as crashed:\n%s", e.err.String())
+	}
+}
+
+func TestOrphanOnABackendTheFileNoLongerUses(t *testing.T) {
+	e := newCmdEnv(t, demoStack+"  cache:\n    backend: crun\n    image: ./img\n")
+	if err := e.up(nil); err != nil {
+		t.Fatalf("up: %v\n%s", err, e.err.String())
+	}
+	if n := len(e.driver("crun").Objects()); n != 1 {
+		t.Fatalf("crun objects: %d, want 1", n)
+	}
+	e.writeStack(demoStack) // no crun instance left
+	if err := e.plan(nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.out.String(), "delete cache") {
+		t.Errorf("plan does not delete the crun orphan:\n%s", e.out.String())
+	}
+	if err := e.up(nil); err != nil {
+		t.Fatal(err)
+	}
+	if objs := e.driver("crun").Objects(); len(objs) != 0 {
+		t.Errorf("crun orphan survived up: %v", objs)
+	}
+	if err := e.down(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(recordedKeysPath(e.g.StateDir, "demo")); !os.IsNotExist(err) {
+		t.Errorf("backend record kept after down: %v", err)
 	}
 }

@@ -57,11 +57,11 @@ func runDown(ctx context.Context, o *downOptions) error {
 		return err
 	}
 	human := settings.human(o.st)
-	lock, journal, err := lockAndJournal(s, o.st)
+	journal, release, err := lockAndJournal(s, o.st)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer release()
 	if err := s.observeAll(ctx, o.openDriver); err != nil {
 		return err
 	}
@@ -71,7 +71,9 @@ func runDown(ctx context.Context, o *downOptions) error {
 		return err
 	}
 	if !p.HasChanges() {
-		fmt.Fprintf(human.Out, "Nothing to delete: stack %s owns no objects.\n", s.stack.Name)
+		if err := planner.RenderText(human.Out, p, human.Color); err != nil {
+			return err
+		}
 		return s.recordKeys(false)
 	}
 	if err := planner.RenderText(human.Out, p, human.Color); err != nil {
@@ -86,7 +88,12 @@ func runDown(ctx context.Context, o *downOptions) error {
 	if _, err := applyPlan(ctx, s, p, settings, journal, o.st); err != nil {
 		return err
 	}
-	// Everything is gone: forget the backends the stack used.
+	// Everything is gone: forget the backends the stack used, and the
+	// journal of this (completed) run, so down leaves no state behind.
+	journal.Close()
+	if err := os.Remove(journal.Path()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	s.observed = nil
 	return s.recordKeys(false)
 }

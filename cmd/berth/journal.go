@@ -7,11 +7,19 @@ import (
 	"github.com/berth-dev/berth/executor"
 )
 
-// reportJournal tells the user what a crashed earlier run left in flight.
+// reportJournal tells the user what a crashed earlier run (kill -9, power
+// loss) left in flight. Nothing more is needed to recover: every object
+// carries its ownership record, so the fresh plan converges from what is
+// live, without orphans or duplicates.
 func reportJournal(w io.Writer, j *executor.Journal) {
-	_ = j
-	_ = fmt.Fprintf
-	_ = w
+	r, err := j.Recover()
+	if err != nil {
+		fmt.Fprintf(w, "warning: cannot read the apply journal %s: %v\n", j.Path(), err)
+		return
+	}
+	if r != nil {
+		fmt.Fprintf(w, "warning: %s\n", r)
+	}
 }
 
 // rollbackLine renders one rollback step: "ok  delete demo-web (web): undo create".

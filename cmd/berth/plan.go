@@ -64,7 +64,7 @@ func runPlan(ctx context.Context, o *planOptions) error {
 		if err := planner.WriteJSON(o.st.Out, p); err != nil {
 			return err
 		}
-	} else if err := renderPlan(o.st, p); err != nil {
+	} else if err := planner.RenderText(o.st.Out, p, o.st.Color); err != nil {
 		return err
 	}
 	if o.Out != "" {
@@ -85,14 +85,4 @@ func runPlan(ctx context.Context, o *planOptions) error {
 		return exitStatus{code: 2}
 	}
 	return nil
-}
-
-// renderPlan prints the human view of a plan, or "No changes." for a plan
-// with nothing to do.
-func renderPlan(st streams, p *planner.Plan) error {
-	if !p.HasChanges() {
-		fmt.Fprintf(st.Out, "No changes. Stack %s matches the stack file.\n", p.Stack)
-		return nil
-	}
-	return planner.RenderText(st.Out, p, st.Color)
 }

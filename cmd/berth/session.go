@@ -224,8 +224,10 @@ func ownedBy(stack string, observed []drivers.ObservedInstance) []drivers.Observ
 	return out
 }
 
-// printWarnings writes the session's warnings to w.
+// printWarnings writes the stack file's load warnings and the session's
+// own to w.
 func (s *session) printWarnings(w io.Writer) {
+	printWarnings(w, s.stack)
 	for _, m := range s.warnings {
 		fmt.Fprintln(w, "warning:", m)
 	}

@@ -82,11 +82,11 @@ func runUp(ctx context.Context, o *upOptions) error {
 		return err
 	}
 	human := settings.human(o.st)
-	lock, journal, err := lockAndJournal(s, o.st)
+	journal, release, err := lockAndJournal(s, o.st)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer release()
 
 	if err := s.observeAll(ctx, o.openDriver); err != nil {
 		return err
@@ -110,7 +110,9 @@ func runUp(ctx context.Context, o *upOptions) error {
 	}
 
 	if !p.HasChanges() {
-		fmt.Fprintf(human.Out, "No changes. Stack %s matches the stack file.\n", s.stack.Name)
+		if err := planner.RenderText(human.Out, p, human.Color); err != nil {
+			return err
+		}
 		if o.Wait {
 			return waitAllHealthy(ctx, s, o.openDriver, human)
 		}
