@@ -80,6 +80,9 @@ func Compute(in Input) (*Plan, error) {
 	}
 	nodes, err := topoSort(b.nodes)
 	if err != nil {
+		if b.nameMoves {
+			err = fmt.Errorf("%w (backend object names move between instances in one change: rename in two steps, through names no object uses)", err)
+		}
 		return nil, err
 	}
 	return &Plan{
@@ -110,6 +113,9 @@ type builder struct {
 	// wait for the tail, the head waits for dependencies.
 	head, tail map[string]*Node
 	errs       []error
+	// nameMoves is set when a create waits for another instance's object
+	// to release its name: the one way the planner itself adds edges.
+	nameMoves bool
 }
 
 func newBuilder(in Input) *builder {
@@ -267,6 +273,7 @@ func (b *builder) resolveNameClaims(claims map[string]string) {
 		}
 		if n.Action == Delete || n.Action == Replace {
 			creator.DependsOn = appendUnique(creator.DependsOn, n.ID)
+			b.nameMoves = true
 			continue
 		}
 		b.errs = append(b.errs, fmt.Errorf("instance %s: %s %s is owned by instance %s of stack %s, which keeps it (%s)",
@@ -317,6 +324,16 @@ func (b *builder) planInstance(inst *manifest.Instance) {
 	var changes []FieldChange
 	if primary.Owner.SpecHash != hash || len(primary.Live) > 0 {
 		applied := parseSpec(primary.Owner.Spec)
+		if applied == nil && primary.Owner.SpecHash != hash {
+			// Nothing to diff against: the only change known to bring
+			// the object to the file is to make it again.
+			n.Action, n.Owner = Replace, owner
+			n.CreateBeforeDestroy = b.in.Capabilities[primary.Ref.Backend].CreateBeforeDestroy
+			n.Reason = "spec hash changed and the object records no last-applied spec: forces replace"
+			b.add(n)
+			b.head[inst.Name], b.tail[inst.Name] = n, n
+			return
+		}
 		caps, ok := b.in.Capabilities[primary.Ref.Backend]
 		if !ok {
 			caps = drivers.Capabilities{Default: drivers.Replace}

@@ -24,7 +24,8 @@ func largeCase(n int) (desired, applied *manifest.Stack, observed []drivers.Obse
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("app-%04d", i)
 		inst := &manifest.Instance{Name: name, Memory: manifest.ByteSize(64+(i%4)*64) * manifest.MiB,
-			Environment: map[string]string{"INDEX": fmt.Sprint(i)}}
+			Environment:     map[string]string{"INDEX": fmt.Sprint(i)},
+			StopGracePeriod: manifest.Duration(manifest.DefaultStopGracePeriod)}
 		if i%3 == 0 {
 			inst.Backend, inst.Image = "crun", "busybox:1.36"
 		} else {
@@ -36,6 +37,7 @@ func largeCase(n int) (desired, applied *manifest.Stack, observed []drivers.Obse
 		}
 		desired.Instances[name] = inst
 		old := *inst
+		old.DependsOn = nil // not part of the applied spec; keeps applied.yaml valid
 		state := drivers.StateRunning
 		var live map[string]json.RawMessage
 		switch i % 50 {
@@ -65,7 +67,8 @@ func largeCase(n int) (desired, applied *manifest.Stack, observed []drivers.Obse
 	}
 	for i := 0; i < 10; i++ {
 		name := fmt.Sprintf("old-%02d", i)
-		applied.Instances[name] = &manifest.Instance{Name: name, Backend: "lxc", Template: &manifest.Template{Type: "busybox"}}
+		applied.Instances[name] = &manifest.Instance{Name: name, Backend: "lxc", Template: &manifest.Template{Type: "busybox"},
+			StopGracePeriod: manifest.Duration(manifest.DefaultStopGracePeriod)}
 		observed = append(observed, drivers.ObservedInstance{
 			Ref:   drivers.ObjectRef{Backend: "lxc", Name: "big-" + name},
 			Owner: &drivers.Ownership{Stack: "big", Instance: name},
@@ -82,7 +85,7 @@ func largeCase(n int) (desired, applied *manifest.Stack, observed []drivers.Obse
 func fillOwnerSpecs(applied *manifest.Stack, observed []drivers.ObservedInstance) {
 	for i := range observed {
 		o := &observed[i]
-		if o.Owner == nil || o.Owner.Stack != applied.Name || len(o.Owner.Spec) > 0 {
+		if o.Owner == nil || o.Owner.Stack != applied.Name || !isNull(o.Owner.Spec) {
 			continue
 		}
 		if inst := applied.Instances[o.Owner.Instance]; inst != nil {
@@ -144,11 +147,20 @@ func observedJSON(observed []drivers.ObservedInstance) []byte {
 		out[i] = o
 	}
 	sort.SliceStable(out, func(i, j int) bool { return refLess(out[i].Ref, out[j].Ref) })
-	b, err := json.MarshalIndent(out, "", " ")
-	if err != nil {
-		panic(err)
+	// One object per line: readable, and diffs stay small.
+	b := []byte("[\n")
+	for i, o := range out {
+		line, err := json.Marshal(o)
+		if err != nil {
+			panic(err)
+		}
+		b = append(b, line...)
+		if i < len(out)-1 {
+			b = append(b, ',')
+		}
+		b = append(b, '\n')
 	}
-	return append(b, '\n')
+	return append(b, "]\n"...)
 }
 
 // BenchmarkPlan1000 plans the 1,000-instance case in memory (no I/O) and

@@ -75,7 +75,9 @@ func renderJSONPlan(w *bufio.Writer, jp *jsonPlan, c painter) {
 		fmt.Fprintf(w, "berth will perform the following actions on stack %s%s:\n", c.paint(ansiBold, jp.Stack), where)
 	}
 	for _, n := range jp.Nodes {
-		if n.Action == "no-op" && !n.Orphan {
+		// Kept orphans are shown so `up --keep-orphans` says what it
+		// leaves behind; other no-ops are not.
+		if n.Action == "no-op" && !(n.Orphan && jp.Mode == "up") {
 			continue
 		}
 		renderNode(w, &n, c)
