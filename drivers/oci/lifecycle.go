@@ -181,6 +181,7 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 		removeBundle(bundle)
 		return ref, d.wrap("create", id, err)
 	}
+	d.fresh.Store(id, true)
 	return ref, nil
 }
 
@@ -226,8 +227,19 @@ func (d *Driver) createContainer(ctx context.Context, id, bundle string) error {
 		detachUnified: d.hybrid,
 		argv:          []string{d.runtime, "--root", d.stateDir, "create", "--bundle", bundle, "--pid-file", filepath.Join(bundle, pidFileName), id},
 	}
-	err := d.cmder.Command(ctx, selfExe, waiterArgs(o)...).SetEnv(waiterEnv + "=launch").Run()
-	return classify(err, id, d.runtime)
+	args := append([]string{"-c", launchScript, d.exe}, waiterArgs(o)...)
+	out, err := d.cmder.Command(ctx, "sh", args...).SetEnv(waiterEnv + "=wait").Output()
+	if err != nil {
+		return classify(err, id, d.runtime)
+	}
+	var res waiterResult
+	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
+		return fmt.Errorf("waiter for %s gave no result (%q): %w", id, out, err)
+	}
+	if res.ExitCode != 0 {
+		return classify(&hostcmd.RunError{Argv: o.argv, Output: []byte(res.Output), Err: waiterExit(res.ExitCode)}, id, d.runtime)
+	}
+	return nil
 }
 
 // Start starts a created container. A stopped one cannot be started again
@@ -236,11 +248,17 @@ func (d *Driver) createContainer(ctx context.Context, id, bundle string) error {
 // kind Restart take effect.
 func (d *Driver) Start(ctx context.Context, ref drivers.ObjectRef) error {
 	id := ref.Name
+	bundle := d.bundleDir(id)
+	// Just created by this driver: it is in the "created" state, no need
+	// to ask the runtime.
+	if _, ok := d.fresh.LoadAndDelete(id); ok {
+		os.Remove(filepath.Join(bundle, stoppedMarker))
+		return d.wrap("start", id, d.run(ctx, id, "start", id))
+	}
 	st, err := d.state(ctx, id)
 	if err != nil {
 		return d.wrap("start", id, err)
 	}
-	bundle := d.bundleDir(id)
 	switch st.Status {
 	case statusRunning:
 		return nil
@@ -275,6 +293,7 @@ func (d *Driver) recreate(ctx context.Context, id, bundle string) error {
 // SIGKILL. Stopping a stopped container is a no-op.
 func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.Duration) error {
 	id := ref.Name
+	d.fresh.Delete(id)
 	if timeout <= 0 {
 		timeout = DefaultStopTimeout
 	}
@@ -350,14 +369,13 @@ func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 	if err := validID(id); err != nil {
 		return d.wrap("delete", id, err)
 	}
+	d.fresh.Delete(id)
 	bundle := d.bundleDir(id)
-	// `delete -f` of an unknown id exits 0 on crun and runc: ask first.
-	if _, err := d.state(ctx, id); err != nil {
-		if !errors.Is(err, drivers.ErrNotFound) {
-			return d.wrap("delete", id, err)
-		}
+	// `delete -f` of an unknown id exits 0 on crun and runc, so look
+	// first: both keep one directory per container under --root.
+	if _, err := os.Stat(filepath.Join(d.stateDir, id)); err != nil {
 		if _, serr := os.Stat(bundle); serr != nil {
-			return d.wrap("delete", id, err)
+			return d.wrap("delete", id, fmt.Errorf("%w: no container %s in %s", drivers.ErrNotFound, id, d.stateDir))
 		}
 		// A bundle without a container: clean it up.
 		return d.wrap("delete", id, removeBundle(bundle))
