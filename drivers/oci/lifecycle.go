@@ -22,9 +22,6 @@ import (
 // when the caller gives no timeout (Compose's stop_grace_period default).
 const DefaultStopTimeout = 10 * time.Second
 
-// pollInterval paces the state polls of Stop.
-const pollInterval = 25 * time.Millisecond
-
 // containerState is the part of `<runtime> state` / `list -f json` berth
 // reads. crun's list has no annotations; runc's has.
 type containerState struct {
@@ -297,40 +294,75 @@ func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.D
 	if timeout <= 0 {
 		timeout = DefaultStopTimeout
 	}
-	st, err := d.state(ctx, id)
-	if err != nil {
-		return d.wrap("stop", id, err)
-	}
-	if st.Status == statusStopped {
-		return nil
-	}
 	bundle := d.bundleDir(id)
-	if err := os.WriteFile(filepath.Join(bundle, stoppedMarker), nil, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// The marker goes first so that an Observe racing with the stop
+	// already reports "stopped", not "exited".
+	marker := filepath.Join(bundle, stoppedMarker)
+	_, statErr := os.Stat(marker)
+	hadMarker := statErr == nil
+	if err := os.WriteFile(marker, nil, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return d.wrap("stop", id, err)
 	}
-	if st.Status == statusPaused {
-		d.run(ctx, id, "resume", id)
-	}
-	if err := d.signalAndWait(ctx, id, "TERM", timeout); err == nil {
+	err := d.signalAndWait(ctx, id, "TERM", timeout)
+	switch {
+	case err == nil:
 		return nil
-	} else if !errors.Is(err, context.DeadlineExceeded) {
+	case errors.Is(err, errAlreadyStopped):
+		// It ended on its own before this stop: keep it "exited".
+		if !hadMarker {
+			os.Remove(marker)
+		}
+		return nil
+	case errors.Is(err, drivers.ErrNotFound):
+		return d.wrap("stop", id, err)
+	case errors.Is(err, drivers.ErrNotRunning):
+		// Paused: resume so the signals are delivered.
+		if rerr := d.run(ctx, id, "resume", id); rerr != nil {
+			return d.wrap("stop", id, err)
+		}
+		if err := d.signalAndWait(ctx, id, "TERM", timeout); err == nil || errors.Is(err, errAlreadyStopped) {
+			return nil
+		}
+	case !errors.Is(err, context.DeadlineExceeded):
 		return d.wrap("stop", id, err)
 	}
-	if err := d.signalAndWait(ctx, id, "KILL", DefaultStopTimeout); err != nil {
+	if err := d.signalAndWait(ctx, id, "KILL", DefaultStopTimeout); err != nil && !errors.Is(err, errAlreadyStopped) {
 		return d.wrap("stop", id, fmt.Errorf("still running after SIGKILL: %w", err))
 	}
 	return nil
 }
 
+// errAlreadyStopped: the signal found no process, and the runtime says
+// the container is stopped.
+var errAlreadyStopped = errors.New("already stopped")
+
 // signalAndWait sends sig and polls the state until stopped or timeout
 // (context.DeadlineExceeded), then waits a moment for the waiter's exit
-// record.
+// record. Polls start at 2 ms and back off to 50 ms.
 func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time.Duration) error {
-	if err := d.run(ctx, id, "kill", id, sig); err != nil && !errors.Is(err, drivers.ErrNotRunning) {
-		return err
+	if err := d.run(ctx, id, "kill", id, sig); err != nil {
+		if !errors.Is(err, drivers.ErrNotRunning) {
+			return err
+		}
+		st, serr := d.state(ctx, id)
+		if serr != nil {
+			return serr
+		}
+		if st.Status == statusStopped {
+			return errAlreadyStopped
+		}
+		if st.Status == statusPaused {
+			return err
+		}
 	}
 	deadline := time.Now().Add(timeout)
+	wait := 2 * time.Millisecond
 	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 		st, err := d.state(ctx, id)
 		if err != nil {
 			return err
@@ -342,11 +374,7 @@ func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time
 		if time.Now().After(deadline) {
 			return context.DeadlineExceeded
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pollInterval):
-		}
+		wait = min(wait*2, 50*time.Millisecond)
 	}
 }
 
@@ -354,11 +382,11 @@ func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time
 // after the runtime reports the container stopped.
 func (d *Driver) awaitExitRecord(ctx context.Context, id string) {
 	path := filepath.Join(d.bundleDir(id), exitFileName)
-	for i := 0; i < 40; i++ {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
 		if _, err := os.Stat(path); err == nil || ctx.Err() != nil {
 			return
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
