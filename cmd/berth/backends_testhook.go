@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,10 @@ import (
 // built binary use it; it is not for users.
 const testDriverEnv = "BERTH_TEST_MEMDRIVER_DIR"
 
+// testDriverBlockEnv ("op:object-name") makes that call of the test driver
+// hang until its context ends, so tests can interrupt a run mid-action.
+const testDriverBlockEnv = "BERTH_TEST_MEMDRIVER_BLOCK"
+
 // openTestDriver serves the test hook; ok is false when it is not set.
 func openTestDriver(backend string, p *manifest.Provider, _ *manifest.Stack) (drivers.Driver, bool, error) {
 	dir := os.Getenv(testDriverEnv)
@@ -32,6 +37,9 @@ func openTestDriver(backend string, p *manifest.Provider, _ *manifest.Stack) (dr
 		name += "@" + p.Name
 	}
 	d := &persistedMem{Driver: memdriver.New(backend), path: filepath.Join(dir, name+".json")}
+	if op, obj, ok := strings.Cut(os.Getenv(testDriverBlockEnv), ":"); ok {
+		d.Block(memdriver.Op(op), obj) // never released: only cancellation ends it
+	}
 	data, err := os.ReadFile(d.path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, true, err
