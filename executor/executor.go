@@ -635,28 +635,34 @@ func (a *applier) slot(ctx context.Context, fn func() error) error {
 
 // call runs one mutating driver call: it refuses once the apply aborted,
 // holds a slot, journals the call and, on success, pushes its undo.
-func (a *applier) call(ctx context.Context, n *rnode, op string, ref drivers.ObjectRef, fn func() error, undo func() *undoEntry) error {
-	return a.slot(ctx, func() error {
+func (a *applier) call(ctx context.Context, n *rnode, op string, ref *drivers.ObjectRef, fn func() error, undo func() *undoEntry) error {
+	var callErr error
+	err := a.slot(ctx, func() error {
 		if a.isAborted() {
 			return errAborted
 		}
 		a.emit(n, PhaseRunning, nil, op+" "+ref.Name)
-		a.o.Journal.op("op-start", n, op, ref, nil)
-		err := fn()
-		if err != nil {
-			a.o.Journal.op("op-failed", n, op, ref, err)
-			return fmt.Errorf("%s %s: %w", op, ref.Name, err)
-		}
-		a.o.Journal.op("op-done", n, op, ref, nil)
-		if undo != nil {
-			if u := undo(); u != nil {
-				a.mu.Lock()
-				a.undo = append(a.undo, u)
-				a.mu.Unlock()
-			}
-		}
+		a.o.Journal.op("op-start", n, op, *ref, nil)
+		callErr = fn()
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// The slot is free again: journal the outcome outside it.
+	if callErr != nil {
+		a.o.Journal.op("op-failed", n, op, *ref, callErr)
+		return fmt.Errorf("%s %s: %w", op, ref.Name, callErr)
+	}
+	if undo != nil {
+		if u := undo(); u != nil {
+			a.mu.Lock()
+			a.undo = append(a.undo, u)
+			a.mu.Unlock()
+		}
+	}
+	a.o.Journal.op("op-done", n, op, *ref, nil)
+	return nil
 }
 
 // target builds the driver target for the node's desired instance.

@@ -30,9 +30,15 @@ import (
 type Journal struct {
 	path string
 
-	mu  sync.Mutex
-	f   *os.File
-	err error // first write error
+	mu      sync.Mutex
+	f       *os.File
+	err     error  // first write error
+	written uint64 // entries written (under mu)
+
+	// Group commit: an entry is durable once an fsync that began after
+	// its write returned; concurrent writers share one fsync.
+	syncMu sync.Mutex
+	synced uint64 // entries known durable (under syncMu)
 }
 
 // JournalEntry is one line of the journal.
@@ -102,14 +108,19 @@ func Fingerprint(p *planner.Plan) string {
 	return "plan-sha256:" + hex.EncodeToString(sum[:])
 }
 
-// write appends one entry and fsyncs.
+// write appends one entry. Entries that announce a change (begin,
+// op-start, rollback steps, failures, end) return only once they are on
+// disk (fsynced; racing writers share one fsync). Outcome entries (op-done,
+// node-done, node-skipped) do not wait: the next fsync covers them, and a
+// crash that loses one only makes Recover report a finished call as in
+// flight, which is the safe side.
 func (j *Journal) write(e JournalEntry) {
 	if j == nil {
 		return
 	}
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.f == nil {
+		j.mu.Unlock()
 		return
 	}
 	e.Time = time.Now().UTC()
@@ -117,12 +128,35 @@ func (j *Journal) write(e JournalEntry) {
 	if err == nil {
 		_, err = j.f.Write(append(b, '\n'))
 	}
-	if err == nil {
-		err = j.f.Sync()
-	}
 	if err != nil && j.err == nil {
 		j.err = fmt.Errorf("journal %s: %w", j.path, err)
 	}
+	j.written++
+	mine := j.written
+	f := j.f
+	j.mu.Unlock()
+	switch e.Type {
+	case "op-done", "node-done", "node-skipped":
+		return
+	}
+
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	if j.synced >= mine {
+		return
+	}
+	j.mu.Lock()
+	upTo := j.written
+	j.mu.Unlock()
+	if err := f.Sync(); err != nil {
+		j.mu.Lock()
+		if j.err == nil && j.f != nil {
+			j.err = fmt.Errorf("journal %s: %w", j.path, err)
+		}
+		j.mu.Unlock()
+		return
+	}
+	j.synced = upTo
 }
 
 // begin truncates the journal and records the start of an apply.
@@ -144,6 +178,12 @@ func (j *Journal) begin(p *planner.Plan) error {
 		return fmt.Errorf("journal %s: %w", j.path, err)
 	}
 	j.err = nil
+	j.mu.Unlock()
+	j.syncMu.Lock()
+	j.synced = 0
+	j.syncMu.Unlock()
+	j.mu.Lock()
+	j.written = 0
 	j.mu.Unlock()
 	host, _ := os.Hostname()
 	var nodes []string

@@ -80,7 +80,7 @@ func (a *applier) perform(ctx context.Context, n *rnode) error {
 				return err
 			}
 		}
-		return a.call(ctx, n, "delete", obj.ref, func() error { return n.drv.Delete(ctx, obj.ref) },
+		return a.call(ctx, n, "delete", &obj.ref, func() error { return n.drv.Delete(ctx, obj.ref) },
 			func() *undoEntry {
 				obj.gone = true
 				return &undoEntry{node: n, kind: undoKeep, obj: obj}
@@ -102,7 +102,7 @@ func existing(n *rnode) (*liveObject, error) {
 
 func (a *applier) create(ctx context.Context, n *rnode, t drivers.Target) (*liveObject, error) {
 	obj := &liveObject{ref: drivers.ObjectRef{Backend: n.Backend, Provider: n.Provider, Name: t.ObjectName}}
-	err := a.call(ctx, n, "create", obj.ref, func() error {
+	err := a.call(ctx, n, "create", &obj.ref, func() error {
 		ref, err := n.drv.Create(ctx, t)
 		if err == nil {
 			obj.ref = ref
@@ -113,7 +113,7 @@ func (a *applier) create(ctx context.Context, n *rnode, t drivers.Target) (*live
 }
 
 func (a *applier) start(ctx context.Context, n *rnode, obj *liveObject) error {
-	return a.call(ctx, n, "start", obj.ref, func() error { return n.drv.Start(ctx, obj.ref) },
+	return a.call(ctx, n, "start", &obj.ref, func() error { return n.drv.Start(ctx, obj.ref) },
 		func() *undoEntry { return &undoEntry{node: n, kind: undoStop, obj: obj, timeout: stopTimeout(n)} })
 }
 
@@ -122,7 +122,7 @@ func (a *applier) stop(ctx context.Context, n *rnode, obj *liveObject, undoable 
 	if undoable {
 		undo = func() *undoEntry { return &undoEntry{node: n, kind: undoStart, obj: obj} }
 	}
-	return a.call(ctx, n, "stop", obj.ref, func() error { return n.drv.Stop(ctx, obj.ref, stopTimeout(n)) }, undo)
+	return a.call(ctx, n, "stop", &obj.ref, func() error { return n.drv.Stop(ctx, obj.ref, stopTimeout(n)) }, undo)
 }
 
 // update applies the changed fields in place; a restart update then stops
@@ -147,7 +147,7 @@ func (a *applier) update(ctx context.Context, n *rnode) error {
 		changed = append(changed, c.Field)
 	}
 	old := func() (drivers.Target, error) { return a.lastApplied(n, n.Existing) }
-	err = a.call(ctx, n, "update", obj.ref, func() error { return up.Update(ctx, obj.ref, t, changed) },
+	err = a.call(ctx, n, "update", &obj.ref, func() error { return up.Update(ctx, obj.ref, t, changed) },
 		func() *undoEntry {
 			return &undoEntry{node: n, kind: undoUpdate, obj: obj, old: old, changed: changed,
 				restart: n.Restart, timeout: stopTimeout(n)}
@@ -158,7 +158,7 @@ func (a *applier) update(ctx context.Context, n *rnode) error {
 	if err := a.stop(ctx, n, obj, false); err != nil {
 		return err
 	}
-	return a.call(ctx, n, "start", obj.ref, func() error { return n.drv.Start(ctx, obj.ref) }, nil)
+	return a.call(ctx, n, "start", &obj.ref, func() error { return n.drv.Start(ctx, obj.ref) }, nil)
 }
 
 // replace recreates the object: create-before-destroy when the driver
@@ -180,7 +180,7 @@ func (a *applier) replace(ctx context.Context, n *rnode) error {
 				return err
 			}
 		}
-		return a.call(ctx, n, "delete", old.ref, func() error { return n.drv.Delete(ctx, old.ref) },
+		return a.call(ctx, n, "delete", &old.ref, func() error { return n.drv.Delete(ctx, old.ref) },
 			func() *undoEntry { return &undoEntry{node: n, kind: undoRecreate, obj: old, old: lastApplied} })
 	}
 	if n.drv.Capabilities().CreateBeforeDestroy {

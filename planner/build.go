@@ -324,6 +324,16 @@ func (b *builder) planInstance(inst *manifest.Instance) {
 	var changes []FieldChange
 	if primary.Owner.SpecHash != hash || len(primary.Live) > 0 {
 		applied := parseSpec(primary.Owner.Spec)
+		if applied == nil && primary.Owner.SpecHash != hash {
+			// Nothing to diff against: the only change known to bring
+			// the object to the file is to make it again.
+			n.Action, n.Owner = Replace, owner
+			n.CreateBeforeDestroy = b.in.Capabilities[primary.Ref.Backend].CreateBeforeDestroy
+			n.Reason = "spec hash changed and the object records no last-applied spec: forces replace"
+			b.add(n)
+			b.head[inst.Name], b.tail[inst.Name] = n, n
+			return
+		}
 		caps, ok := b.in.Capabilities[primary.Ref.Backend]
 		if !ok {
 			caps = drivers.Capabilities{Default: drivers.Replace}

@@ -435,3 +435,18 @@ func TestMissingCapabilities(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestNoLastAppliedSpec(t *testing.T) {
+	web := lxc("web", 0)
+	o := applied("demo", web, drivers.StateRunning)
+	o.Owner.Spec = nil
+	if p := mustCompute(t, Input{Stack: mkStack("demo", web), Observed: []drivers.ObservedInstance{o}}); p.HasChanges() {
+		t.Errorf("same hash, no spec: %s", nodeLines(p))
+	}
+	o.Owner.SpecHash = "0000"
+	p := mustCompute(t, Input{Stack: mkStack("demo", web), Observed: []drivers.ObservedInstance{o}})
+	want := "replace web (lxc): spec hash changed and the object records no last-applied spec: forces replace\n"
+	if got := nodeLines(p); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

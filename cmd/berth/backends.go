@@ -21,8 +21,9 @@ func openDriver(backend string, p *manifest.Provider, s *manifest.Stack) (driver
 	switch backend {
 	case manifest.BackendCrun, manifest.BackendRunc:
 		return openOCI(backend, p, s)
-	case manifest.BackendLXC,
-		manifest.BackendProxmoxLXC, manifest.BackendProxmoxVM:
+	case manifest.BackendLXC:
+		return openLXC(p, s)
+	case manifest.BackendProxmoxLXC, manifest.BackendProxmoxVM:
 		return nil, fmt.Errorf("backend %s: driver not implemented yet", backend)
 	default:
 		return nil, fmt.Errorf("backend %q: unknown backend (want lxc, crun, runc, proxmox-lxc or proxmox-vm)", backend)

@@ -88,7 +88,12 @@ func runDown(ctx context.Context, o *downOptions) error {
 	if _, err := applyPlan(ctx, s, p, settings, journal, o.st); err != nil {
 		return err
 	}
-	// Everything is gone: forget the backends the stack used.
+	// Everything is gone: forget the backends the stack used, and the
+	// journal of this (completed) run, so down leaves no state behind.
+	journal.Close()
+	if err := os.Remove(journal.Path()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	s.observed = nil
 	return s.recordKeys(false)
 }
