@@ -293,7 +293,7 @@ func appendUnique(list []string, id string) []string {
 // planInstance adds the nodes of one desired instance.
 func (b *builder) planInstance(inst *manifest.Instance) {
 	objName := ObjectName(b.stack, inst)
-	desired, spec, hash := canonicalSpec(inst)
+	members, spec, hash := canonicalSpec(inst)
 	b.hashes[inst.Name] = hash
 	owner := &drivers.Ownership{Stack: b.stack, Instance: inst.Name, SpecHash: hash, Spec: spec}
 	primary, extra := splitPrimary(b.owned[inst.Name], inst, objName)
@@ -338,7 +338,7 @@ func (b *builder) planInstance(inst *manifest.Instance) {
 		if !ok {
 			caps = drivers.Capabilities{Default: drivers.Replace}
 		}
-		changes = diffFields(desired, applied, primary.Live, caps)
+		changes = diffFields(memberMap(members), applied, primary.Live, caps)
 		if !ok && len(changes) > 0 {
 			b.errs = append(b.errs, fmt.Errorf("instance %s: no capabilities for backend %s", inst.Name, primary.Ref.Backend))
 		}
@@ -586,12 +586,12 @@ func (b *builder) fingerprint() string {
 	h := sha256.New()
 	buf := make([]byte, 0, 256)
 	line := func(parts ...string) {
+		// NUL-separated: no name or value holds a NUL, so lines
+		// cannot run into each other.
 		buf = buf[:0]
-		for i, p := range parts {
-			if i > 0 {
-				buf = append(buf, ' ')
-			}
-			buf = strconv.AppendQuote(buf, p)
+		for _, p := range parts {
+			buf = append(buf, p...)
+			buf = append(buf, 0)
 		}
 		buf = append(buf, '\n')
 		h.Write(buf)
