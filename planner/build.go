@@ -242,7 +242,7 @@ func (b *builder) planUp() {
 			continue
 		}
 		for _, o := range b.owned[iname] {
-			n := &Node{ID: iname, Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
+			n := &Node{ID: nodeID(iname, o), Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
 				Object: o.Ref.Name, Existing: o, Action: Delete, Reason: "orphan: no longer in the stack file", Orphan: true}
 			if b.in.KeepOrphans {
 				n.Action = NoOp
@@ -279,6 +279,15 @@ func (b *builder) resolveNameClaims(claims map[string]string) {
 		b.errs = append(b.errs, fmt.Errorf("instance %s: %s %s is owned by instance %s of stack %s, which keeps it (%s)",
 			want, objectKind(n.Backend), n.Existing.Ref.Name, n.Instance, b.stack, n.Reason))
 	}
+}
+
+// nodeID is the ID of an owned object's node: its instance name, or its
+// object name when the ownership record names no instance.
+func nodeID(instance string, o *drivers.ObservedInstance) string {
+	if instance == "" {
+		return o.Ref.Name
+	}
+	return instance
 }
 
 func appendUnique(list []string, id string) []string {
@@ -525,7 +534,7 @@ func (b *builder) planTeardown(action Action) {
 			}
 		}
 		for i, o := range objs {
-			n := &Node{ID: iname, Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
+			n := &Node{ID: nodeID(iname, o), Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
 				Object: o.Ref.Name, Existing: o, Action: action, Orphan: !inFile}
 			if i > 0 {
 				n.ID = iname + "/old"

@@ -26,7 +26,7 @@ func ObjectName(stack string, inst *manifest.Instance) string {
 // on any backend: they steer berth (ordering, health gating), not the
 // object, so they are left out of the canonical spec and its hash and a
 // change to them changes nothing live.
-var neverApplied = []string{"depends_on", "healthcheck"}
+var neverApplied = map[string]bool{"depends_on": true, "healthcheck": true}
 
 // CanonicalSpec renders an instance as canonical JSON: keys sorted at every
 // level, no insignificant space, defaults as manifest.Load applied them,
@@ -53,7 +53,7 @@ func canonicalSpec(inst *manifest.Instance) (members []member, spec json.RawMess
 	members = ms[:0]
 	size := 2
 	for _, m := range ms {
-		if m.key == "depends_on" || m.key == "healthcheck" { // neverApplied
+		if neverApplied[m.key] {
 			continue
 		}
 		m.val = canonicalCompact(m.val)
