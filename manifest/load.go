@@ -240,22 +240,28 @@ func decodeStack(doc map[string]any) (*Stack, error) {
 }
 
 // firstBadLine finds the line a YAML syntax error is on: yaml.v3 often
-// names the line where the enclosing block starts, so parse ever longer
-// prefixes of the file and return the first line whose prefix fails.
+// names the line where the enclosing block starts, so look for the
+// shortest prefix of whole lines that fails to parse (binary search: a
+// prefix of a good prefix is good).
 func firstBadLine(data []byte) int {
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	if len(lines) > 2000 {
+	bad := func(n int) bool {
+		var node yaml.Node
+		return yaml.Unmarshal(bytes.Join(lines[:n], nil), &node) != nil
+	}
+	if !bad(len(lines)) {
 		return 0
 	}
-	var n yaml.Node
-	var prefix []byte
-	for i, l := range lines {
-		prefix = append(prefix, l...)
-		if err := yaml.Unmarshal(prefix, &n); err != nil {
-			return i + 1
+	lo, hi := 0, len(lines) // bad(hi) holds; find the smallest such hi
+	for lo+1 < hi {
+		mid := (lo + hi) / 2
+		if bad(mid) {
+			hi = mid
+		} else {
+			lo = mid
 		}
 	}
-	return 0
+	return hi
 }
 
 // pruned records what the loader cut out of a document that failed the
@@ -264,19 +270,21 @@ type pruned struct {
 	instances map[string]bool // whole instances cut (their name is still valid as a target)
 	providers map[string]bool
 	name      bool
-	paths     []string // pathKey of every cut value
+	touched   map[string]bool // pathKey of every cut value and of its ancestors
+}
+
+// mark records that the value at tokens was cut.
+func (p *pruned) mark(tokens []string) {
+	if p.touched == nil {
+		p.touched = map[string]bool{}
+	}
+	for n := len(tokens); n >= 0; n-- {
+		p.touched[pathKey(tokens[:n])] = true
+	}
 }
 
 // under reports whether the value at tokens, or anything inside it, was cut.
-func (p *pruned) under(tokens ...string) bool {
-	k := pathKey(tokens)
-	for _, c := range p.paths {
-		if c == k || strings.HasPrefix(c, k+"\x00") {
-			return true
-		}
-	}
-	return false
-}
+func (p *pruned) under(tokens ...string) bool { return p.touched[pathKey(tokens)] }
 
 // cut deletes the values at paths from doc. A value inside a list takes
 // the whole list with it (list positions must not shift); a broken
@@ -320,7 +328,7 @@ func (p *pruned) cut(doc any, paths [][]string) bool {
 			return false
 		}
 		delete(parent, path[len(path)-1])
-		p.paths = append(p.paths, pathKey(path))
+		p.mark(path)
 	}
 	return true
 }

@@ -27,7 +27,7 @@ func (n *normalizer) fail(m map[string]any, key string, tokens []string, format 
 	n.errs.add(loc.value, loc.display, format, args...)
 	delete(m, key)
 	if n.pruned != nil {
-		n.pruned.paths = append(n.pruned.paths, pathKey(tokens))
+		n.pruned.mark(tokens)
 	}
 }
 
