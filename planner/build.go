@@ -80,6 +80,9 @@ func Compute(in Input) (*Plan, error) {
 	}
 	nodes, err := topoSort(b.nodes)
 	if err != nil {
+		if b.nameMoves {
+			err = fmt.Errorf("%w (backend object names move between instances in one change: rename in two steps, through names no object uses)", err)
+		}
 		return nil, err
 	}
 	return &Plan{
@@ -110,6 +113,9 @@ type builder struct {
 	// wait for the tail, the head waits for dependencies.
 	head, tail map[string]*Node
 	errs       []error
+	// nameMoves is set when a create waits for another instance's object
+	// to release its name: the one way the planner itself adds edges.
+	nameMoves bool
 }
 
 func newBuilder(in Input) *builder {
@@ -236,8 +242,8 @@ func (b *builder) planUp() {
 			continue
 		}
 		for _, o := range b.owned[iname] {
-			n := &Node{ID: iname, Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
-				Object: o.Ref.Name, Existing: o, Action: Delete, Reason: "orphan: no longer in the stack file"}
+			n := &Node{ID: nodeID(iname, o), Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
+				Object: o.Ref.Name, Existing: o, Action: Delete, Reason: "orphan: no longer in the stack file", Orphan: true}
 			if b.in.KeepOrphans {
 				n.Action = NoOp
 				n.Reason = "orphan: no longer in the stack file; kept (--keep-orphans)"
@@ -267,11 +273,21 @@ func (b *builder) resolveNameClaims(claims map[string]string) {
 		}
 		if n.Action == Delete || n.Action == Replace {
 			creator.DependsOn = appendUnique(creator.DependsOn, n.ID)
+			b.nameMoves = true
 			continue
 		}
 		b.errs = append(b.errs, fmt.Errorf("instance %s: %s %s is owned by instance %s of stack %s, which keeps it (%s)",
 			want, objectKind(n.Backend), n.Existing.Ref.Name, n.Instance, b.stack, n.Reason))
 	}
+}
+
+// nodeID is the ID of an owned object's node: its instance name, or its
+// object name when the ownership record names no instance.
+func nodeID(instance string, o *drivers.ObservedInstance) string {
+	if instance == "" {
+		return o.Ref.Name
+	}
+	return instance
 }
 
 func appendUnique(list []string, id string) []string {
@@ -286,7 +302,7 @@ func appendUnique(list []string, id string) []string {
 // planInstance adds the nodes of one desired instance.
 func (b *builder) planInstance(inst *manifest.Instance) {
 	objName := ObjectName(b.stack, inst)
-	spec, hash := CanonicalSpec(inst)
+	members, spec, hash := canonicalSpec(inst)
 	b.hashes[inst.Name] = hash
 	owner := &drivers.Ownership{Stack: b.stack, Instance: inst.Name, SpecHash: hash, Spec: spec}
 	primary, extra := splitPrimary(b.owned[inst.Name], inst, objName)
@@ -316,13 +332,22 @@ func (b *builder) planInstance(inst *manifest.Instance) {
 	n.Existing = primary
 	var changes []FieldChange
 	if primary.Owner.SpecHash != hash || len(primary.Live) > 0 {
-		desired, _ := specFields(inst)
 		applied := parseSpec(primary.Owner.Spec)
+		if applied == nil && primary.Owner.SpecHash != hash {
+			// Nothing to diff against: the only change known to bring
+			// the object to the file is to make it again.
+			n.Action, n.Owner = Replace, owner
+			n.CreateBeforeDestroy = b.in.Capabilities[primary.Ref.Backend].CreateBeforeDestroy
+			n.Reason = "spec hash changed and the object records no last-applied spec: forces replace"
+			b.add(n)
+			b.head[inst.Name], b.tail[inst.Name] = n, n
+			return
+		}
 		caps, ok := b.in.Capabilities[primary.Ref.Backend]
 		if !ok {
 			caps = drivers.Capabilities{Default: drivers.Replace}
 		}
-		changes = diffFields(desired, applied, primary.Live, caps)
+		changes = diffFields(memberMap(members), applied, primary.Live, caps)
 		if !ok && len(changes) > 0 {
 			b.errs = append(b.errs, fmt.Errorf("instance %s: no capabilities for backend %s", inst.Name, primary.Ref.Backend))
 		}
@@ -509,8 +534,8 @@ func (b *builder) planTeardown(action Action) {
 			}
 		}
 		for i, o := range objs {
-			n := &Node{ID: iname, Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
-				Object: o.Ref.Name, Existing: o, Action: action}
+			n := &Node{ID: nodeID(iname, o), Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
+				Object: o.Ref.Name, Existing: o, Action: action, Orphan: !inFile}
 			if i > 0 {
 				n.ID = iname + "/old"
 			}
@@ -568,15 +593,26 @@ func (b *builder) linkDependencies(reverse bool) {
 // is stale.
 func (b *builder) fingerprint() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "berth-plan %s mode=%s keep-orphans=%t\n", b.stack, b.in.Mode, b.in.KeepOrphans)
+	buf := make([]byte, 0, 256)
+	line := func(parts ...string) {
+		// NUL-separated: no name or value holds a NUL, so lines
+		// cannot run into each other.
+		buf = buf[:0]
+		for _, p := range parts {
+			buf = append(buf, p...)
+			buf = append(buf, 0)
+		}
+		buf = append(buf, '\n')
+		h.Write(buf)
+	}
+	line("berth-plan", b.stack, b.in.Mode.String(), strconv.FormatBool(b.in.KeepOrphans))
 	for _, name := range b.names {
 		inst := b.in.Stack.Instances[name]
 		hash := b.hashes[name]
 		if hash == "" {
 			_, hash = CanonicalSpec(inst)
 		}
-		fmt.Fprintf(h, "want %s %s %s %s deps=%s\n", name, instTarget(inst), ObjectName(b.stack, inst), hash,
-			strings.Join(sortedKeys(inst.DependsOn), ","))
+		line("want", name, instTarget(inst), ObjectName(b.stack, inst), hash, strings.Join(sortedKeys(inst.DependsOn), ","))
 	}
 	for _, iname := range sortedKeys(b.owned) {
 		for _, o := range b.owned[iname] {
@@ -584,9 +620,9 @@ func (b *builder) fingerprint() string {
 			if o.ExitCode != nil {
 				exit = strconv.Itoa(*o.ExitCode)
 			}
-			fmt.Fprintf(h, "have %s %q %s %q %s %s %s\n", refTarget(o.Ref), o.Ref.Name, o.Ref.ID, iname, o.Owner.SpecHash, o.State, exit)
+			line("have", refTarget(o.Ref), o.Ref.Name, o.Ref.ID, o.Ref.Node, iname, o.Owner.SpecHash, string(o.State), exit)
 			for _, k := range sortedKeys(o.Live) {
-				fmt.Fprintf(h, "  live %s=%s\n", k, canonicalValue(o.Live[k]))
+				line("live", k, string(canonicalValue(o.Live[k])))
 			}
 		}
 	}

@@ -80,6 +80,9 @@ type Node struct {
 	// executor creates first and deletes the old object once the new one
 	// is up. Informative: the executor reads the driver's Capabilities.
 	CreateBeforeDestroy bool `json:"create_before_destroy,omitempty"`
+	// Orphan is set on nodes of objects the stack owns but the file no
+	// longer lists (deleted, or a NoOp kept by --keep-orphans).
+	Orphan bool `json:"orphan,omitempty"`
 }
 
 // Plan is the action graph for one stack.

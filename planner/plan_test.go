@@ -435,3 +435,27 @@ func TestMissingCapabilities(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestNoLastAppliedSpec(t *testing.T) {
+	web := lxc("web", 0)
+	o := applied("demo", web, drivers.StateRunning)
+	o.Owner.Spec = nil
+	if p := mustCompute(t, Input{Stack: mkStack("demo", web), Observed: []drivers.ObservedInstance{o}}); p.HasChanges() {
+		t.Errorf("same hash, no spec: %s", nodeLines(p))
+	}
+	o.Owner.SpecHash = "0000"
+	p := mustCompute(t, Input{Stack: mkStack("demo", web), Observed: []drivers.ObservedInstance{o}})
+	want := "replace web (lxc): spec hash changed and the object records no last-applied spec: forces replace\n"
+	if got := nodeLines(p); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestOwnedWithoutInstanceName(t *testing.T) {
+	o := applied("demo", lxc("x", 0), drivers.StateRunning)
+	o.Owner.Instance = ""
+	p := mustCompute(t, Input{Stack: mkStack("demo"), Observed: []drivers.ObservedInstance{o}})
+	if got, want := nodeLines(p), "delete demo-x (lxc): orphan: no longer in the stack file\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -26,7 +26,7 @@ func ObjectName(stack string, inst *manifest.Instance) string {
 // on any backend: they steer berth (ordering, health gating), not the
 // object, so they are left out of the canonical spec and its hash and a
 // change to them changes nothing live.
-var neverApplied = []string{"depends_on", "healthcheck"}
+var neverApplied = map[string]bool{"depends_on": true, "healthcheck": true}
 
 // CanonicalSpec renders an instance as canonical JSON: keys sorted at every
 // level, no insignificant space, defaults as manifest.Load applied them,
@@ -35,90 +35,90 @@ var neverApplied = []string{"depends_on", "healthcheck"}
 // store both on the object (drivers.Ownership) so the next plan can diff
 // field by field against the last-applied spec.
 func CanonicalSpec(inst *manifest.Instance) (spec json.RawMessage, hash string) {
-	fields, err := specFields(inst)
+	_, spec, hash = canonicalSpec(inst)
+	return spec, hash
+}
+
+// canonicalSpec is CanonicalSpec plus the spec's top-level members
+// (sorted by key, values canonical), from which the diff builds its field
+// map when it needs one.
+func canonicalSpec(inst *manifest.Instance) (members []member, spec json.RawMessage, hash string) {
+	raw, err := json.Marshal(inst)
 	if err != nil {
-		// Instance holds only JSON-safe types; this is a programming
+		// Instance holds only JSON-safe types: this is a programming
 		// error in the manifest types, not an input error.
 		panic("planner: canonical spec of " + inst.Name + ": " + err.Error())
 	}
-	spec = encodeFields(fields)
-	sum := sha256.Sum256(spec)
-	return spec, hex.EncodeToString(sum[:])
-}
-
-// specFields returns the canonical spec as a map of top-level field name to
-// its canonical JSON value.
-func specFields(inst *manifest.Instance) (map[string]json.RawMessage, error) {
-	raw, err := json.Marshal(inst)
-	if err != nil {
-		return nil, err
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, err
-	}
-	for _, f := range neverApplied {
-		delete(fields, f)
-	}
-	for k, v := range fields {
-		fields[k] = canonicalValue(v)
-	}
-	return fields, nil
-}
-
-// encodeFields writes a top-level field map as one canonical JSON object.
-func encodeFields(fields map[string]json.RawMessage) json.RawMessage {
-	keys := sortedKeys(fields)
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(',')
+	ms, _ := objectMembers(raw)
+	members = ms[:0]
+	size := 2
+	for _, m := range ms {
+		if neverApplied[m.key] {
+			continue
 		}
-		b.WriteString(strconv.Quote(k))
-		b.WriteByte(':')
-		b.Write(fields[k])
+		m.val = canonicalCompact(m.val)
+		size += len(m.raw) + len(m.val) + 2
+		members = append(members, m)
 	}
-	b.WriteByte('}')
-	return b.Bytes()
+	sortMembers(members)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, m := range members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m.raw...)
+		b = append(b, ':')
+		b = append(b, m.val...)
+	}
+	spec = append(b, '}')
+	sum := sha256.Sum256(spec)
+	return members, spec, hex.EncodeToString(sum[:])
 }
 
-// canonicalValue re-encodes a JSON value with object keys sorted at every
-// level. Scalars (the common case) are returned as they are.
+// memberMap indexes members by key.
+func memberMap(ms []member) map[string]json.RawMessage {
+	m := make(map[string]json.RawMessage, len(ms))
+	for _, x := range ms {
+		m[x.key] = x.val
+	}
+	return m
+}
+
+// splitFields splits a compact JSON object into top-level fields with
+// canonical values; nil when it is not an object.
+func splitFields(compact []byte) map[string]json.RawMessage {
+	ms, ok := objectMembers(compact)
+	if !ok {
+		return nil
+	}
+	fields := make(map[string]json.RawMessage, len(ms))
+	for _, m := range ms {
+		fields[m.key] = canonicalCompact(m.val)
+	}
+	return fields
+}
+
+// canonicalValue canonicalises a JSON value that may hold insignificant
+// space (a value read back by a driver).
 func canonicalValue(v json.RawMessage) json.RawMessage {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 || (v[0] != '{' && v[0] != '[') {
-		return v
+	c := compactJSON(v)
+	if c == nil {
+		return bytes.TrimSpace(v)
 	}
-	d := json.NewDecoder(bytes.NewReader(v))
-	d.UseNumber()
-	var x any
-	if err := d.Decode(&x); err != nil {
-		return v
-	}
-	out, err := json.Marshal(x)
-	if err != nil {
-		return v
-	}
-	return out
+	return canonicalCompact(c)
 }
 
 // parseSpec splits a stored spec (drivers.Ownership.Spec) into top-level
-// fields, each value canonicalised so it compares byte for byte with
-// specFields. A spec that does not parse yields nil: every field then
+// fields, each value canonicalised so it compares byte for byte with the
+// desired fields. A spec that does not parse yields nil: every field then
 // shows as changed, which is what a person would want to see.
 func parseSpec(spec json.RawMessage) map[string]json.RawMessage {
-	if len(spec) == 0 {
+	c := compactJSON(spec)
+	if c == nil {
 		return nil
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(spec, &fields); err != nil {
-		return nil
-	}
-	for k, v := range fields {
-		fields[k] = canonicalValue(v)
-	}
-	return fields
+	return splitFields(c)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

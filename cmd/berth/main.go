@@ -7,8 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v3"
 )
@@ -50,18 +48,31 @@ func newApp(stdout, stderr io.Writer) *cli.Command {
 			newValidateCommand(g),
 			newConfigCommand(g),
 			newSchemaCommand(),
+			newPlanCommand(g),
+			newUpCommand(g),
+			newDownCommand(g),
+			newPsCommand(g),
+			newGraphCommand(g),
+			newExecCommand(g),
+			newLogsCommand(g),
 		},
 	}
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newApp(os.Stdout, os.Stderr).Run(ctx, os.Args); err != nil {
+	sigs, unsubscribe := notifySignals()
+	ctx, in := watchSignals(context.Background(), sigs, os.Stderr, os.Exit)
+	err := newApp(os.Stdout, os.Stderr).Run(ctx, os.Args)
+	in.Stop()
+	unsubscribe()
+	if err != nil {
 		code := 1
 		var es exitStatus
 		if errors.As(err, &es) {
 			code = es.code
+		}
+		if in.Interrupted() && code == 1 {
+			code = interruptExit
 		}
 		printError(os.Stderr, err)
 		os.Exit(code)

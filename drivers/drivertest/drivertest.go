@@ -9,8 +9,6 @@ package drivertest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/berth-dev/berth/drivers"
 	"github.com/berth-dev/berth/manifest"
+	"github.com/berth-dev/berth/planner"
 )
 
 // Harness tells the suite how to drive one backend.
@@ -71,12 +70,7 @@ type Harness struct {
 
 func (h *Harness) defaults() {
 	if h.ObjectName == nil {
-		h.ObjectName = func(stack string, inst *manifest.Instance) string {
-			if inst.ContainerName != "" {
-				return inst.ContainerName
-			}
-			return stack + "-" + inst.Name
-		}
+		h.ObjectName = planner.ObjectName
 	}
 	if h.ExecOK == nil {
 		h.ExecOK = []string{"/bin/sh", "-c", "exit 0"}
@@ -110,15 +104,11 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ConcurrentCreates", func(t *testing.T) { testConcurrentCreates(t, &h) })
 }
 
-// Owner returns the ownership record the suite writes for inst: its JSON
-// encoding as the spec and that spec's SHA-256 as the hash.
+// Owner returns the ownership record berth writes for inst: the planner's
+// canonical spec and its hash.
 func Owner(stack string, inst *manifest.Instance) drivers.Ownership {
-	spec, err := json.Marshal(inst)
-	if err != nil {
-		panic(err)
-	}
-	sum := sha256.Sum256(spec)
-	return drivers.Ownership{Stack: stack, Instance: inst.Name, SpecHash: hex.EncodeToString(sum[:]), Spec: spec}
+	spec, hash := planner.CanonicalSpec(inst)
+	return drivers.Ownership{Stack: stack, Instance: inst.Name, SpecHash: hash, Spec: spec}
 }
 
 func (h *Harness) target(stack string, inst *manifest.Instance) drivers.Target {
@@ -258,7 +248,7 @@ func testLifecycle(t *testing.T, h *Harness) {
 			}
 			checkOwner(t, o, ntg.Owner)
 			var all map[string]json.RawMessage
-			spec, _ := json.Marshal(&next)
+			spec, _ := planner.CanonicalSpec(&next)
 			_ = json.Unmarshal(spec, &all)
 			if got, ok := o.Live[field]; !ok || !jsonEqual(got, all[field]) {
 				t.Errorf("after Update, Live[%q] = %s, want %s", field, got, all[field])

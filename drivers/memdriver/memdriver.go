@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/drivers"
+	"github.com/berth-dev/berth/planner"
 )
 
 // Op names one driver operation.
@@ -80,6 +81,9 @@ type Fault struct {
 	Op Op
 	// Name restricts the fault to one object name; "" matches any.
 	Name string
+	// Mutating restricts the fault to calls that change live state
+	// (create, start, stop, delete, update).
+	Mutating bool
 	// Nth fails only the Nth matching call (1-based); 0 fails every one.
 	Nth int
 	// Err is returned; nil means ErrInjected.
@@ -363,7 +367,7 @@ func (d *Driver) begin(ctx context.Context, op Op, name string, argv []string) (
 		if f.Op == "" && (op == OpObserve || op == OpLogs) || f.Op != "" && f.Op != op {
 			continue
 		}
-		if f.Name != "" && f.Name != name {
+		if f.Name != "" && f.Name != name || f.Mutating && !op.Mutating() {
 			continue
 		}
 		f.seen++ // every fault counts its matching calls, even when another fires
@@ -498,16 +502,13 @@ func (d *Driver) observeLocked(tick bool) []drivers.ObservedInstance {
 	return out
 }
 
-// LiveFields renders the target instance's fields as the canonical spec
-// does (its JSON encoding, secrets masked): what Live reports.
+// LiveFields renders the target instance's fields exactly as the planner's
+// canonical spec does (secrets masked): what Live reports.
 func LiveFields(t drivers.Target) map[string]json.RawMessage {
 	if t.Instance == nil {
 		return nil
 	}
-	b, err := json.Marshal(t.Instance)
-	if err != nil {
-		return nil
-	}
+	b, _ := planner.CanonicalSpec(t.Instance)
 	var m map[string]json.RawMessage
 	if json.Unmarshal(b, &m) != nil {
 		return nil

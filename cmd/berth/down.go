@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/berth-dev/berth/planner"
+	"github.com/urfave/cli/v3"
+)
+
+// downOptions are `berth down`'s options.
+type downOptions struct {
+	g          *globalOptions
+	st         streams
+	openDriver driverOpener
+
+	Yes        bool   // --yes: never ask
+	Parallel   int    // --parallel N, BERTH_PARALLEL
+	NoRollback bool   // --no-rollback
+	Progress   string // --progress auto|tty|plain|json
+}
+
+func newDownCommand(g *globalOptions) *cli.Command {
+	o := &downOptions{g: g, openDriver: openDriver}
+	return &cli.Command{
+		Name:  "down",
+		Usage: "stop and delete every object the stack owns, in reverse dependency order",
+		Description: "Deletes every object berth made for this stack, including orphans the stack file no longer\n" +
+			"lists, dependents before their dependencies. Objects berth does not own are never touched.\n" +
+			"On a terminal it asks first unless --yes.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation", Destination: &o.Yes},
+			&cli.IntFlag{Name: "parallel", Usage: "at most `N` driver calls at once", Value: defaultParallel, Sources: cli.EnvVars("BERTH_PARALLEL"), Destination: &o.Parallel},
+			&cli.BoolFlag{Name: "no-rollback", Usage: "on failure, do not recreate what was already deleted", Destination: &o.NoRollback},
+			&cli.StringFlag{Name: "progress", Usage: "progress display: auto, tty, plain or json", Value: progressAuto, Sources: cli.EnvVars("BERTH_PROGRESS"), Destination: &o.Progress},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() > 0 {
+				return fmt.Errorf("down takes no arguments, got %q", cmd.Args().Slice())
+			}
+			o.st = detectStreams(os.Stdin, cmd.Root().Writer, cmd.Root().ErrWriter)
+			return runDown(ctx, o)
+		},
+	}
+}
+
+// runDown removes everything the stack owns.
+func runDown(ctx context.Context, o *downOptions) error {
+	settings := applySettings{Parallel: o.Parallel, NoRollback: o.NoRollback, Progress: o.Progress}
+	if err := settings.validate(); err != nil {
+		return err
+	}
+	s, err := loadSession(o.g)
+	if err != nil {
+		return err
+	}
+	human := settings.human(o.st)
+	journal, release, err := lockAndJournal(s, o.st)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := s.observeAll(ctx, o.openDriver); err != nil {
+		return err
+	}
+	s.printWarnings(o.st.Err)
+	p, err := s.plan(planner.ModeDown, false)
+	if err != nil {
+		return err
+	}
+	if !p.HasChanges() {
+		if err := planner.RenderText(human.Out, p, human.Color); err != nil {
+			return err
+		}
+		return s.recordKeys(false)
+	}
+	if err := planner.RenderText(human.Out, p, human.Color); err != nil {
+		return err
+	}
+	fmt.Fprintln(human.Out)
+	if !o.Yes && o.st.InTTY {
+		if !confirm(streams{In: o.st.In, Out: human.Out}, fmt.Sprintf("Delete every object of stack %s?", s.stack.Name)) {
+			return errors.New("down cancelled: nothing was changed")
+		}
+	}
+	if _, err := applyPlan(ctx, s, p, settings, journal, o.st); err != nil {
+		return err
+	}
+	// Everything is gone: forget the backends the stack used, and the
+	// journal of this (completed) run, so down leaves no state behind.
+	journal.Close()
+	if err := os.Remove(journal.Path()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	s.observed = nil
+	return s.recordKeys(false)
+}

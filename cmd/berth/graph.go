@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/berth-dev/berth/planner"
+	"github.com/urfave/cli/v3"
+)
+
+// graphOptions are `berth graph`'s options.
+type graphOptions struct {
+	g          *globalOptions
+	st         streams
+	openDriver driverOpener
+
+	KeepOrphans bool // --keep-orphans, as for up
+	Down        bool // --down: the graph of `berth down`
+}
+
+func newGraphCommand(g *globalOptions) *cli.Command {
+	o := &graphOptions{g: g, openDriver: openDriver}
+	return &cli.Command{
+		Name:        "graph",
+		Usage:       "print the action graph of `berth up` (or `berth down`) as Graphviz DOT",
+		Description: "Render it with: berth graph | dot -Tsvg > plan.svg",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "keep-orphans", Usage: "leave objects the stack file no longer lists alone", Sources: cli.EnvVars("BERTH_KEEP_ORPHANS"), Destination: &o.KeepOrphans},
+			&cli.BoolFlag{Name: "down", Usage: "graph the plan of `berth down`", Destination: &o.Down},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() > 0 {
+				return fmt.Errorf("graph takes no arguments, got %q", cmd.Args().Slice())
+			}
+			o.st = detectStreams(os.Stdin, cmd.Root().Writer, cmd.Root().ErrWriter)
+			return runGraph(ctx, o)
+		},
+	}
+}
+
+func runGraph(ctx context.Context, o *graphOptions) error {
+	s, err := loadSession(o.g)
+	if err != nil {
+		return err
+	}
+	if err := s.observeAll(ctx, o.openDriver); err != nil {
+		return err
+	}
+	s.printWarnings(o.st.Err)
+	mode := planner.ModeUp
+	if o.Down {
+		mode = planner.ModeDown
+	}
+	p, err := s.plan(mode, o.KeepOrphans)
+	if err != nil {
+		return err
+	}
+	return planner.WriteDOT(o.st.Out, p)
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/berth-dev/berth/planner"
+	"github.com/urfave/cli/v3"
+)
+
+// defaultParallel bounds concurrent driver calls when neither --parallel
+// nor BERTH_PARALLEL says otherwise.
+const defaultParallel = 8
+
+// upOptions are `berth up`'s options.
+type upOptions struct {
+	g          *globalOptions
+	st         streams
+	openDriver driverOpener
+
+	Yes         bool   // --yes: never ask
+	Parallel    int    // --parallel N, BERTH_PARALLEL
+	NoRollback  bool   // --no-rollback: leave a failed apply's partial state
+	KeepOrphans bool   // --keep-orphans: do not delete objects the file no longer lists
+	Wait        bool   // --wait: return once every health check passes
+	Progress    string // --progress auto|tty|plain|json
+	PlanFile    string // optional saved plan (`berth plan --out`) to apply
+}
+
+func newUpCommand(g *globalOptions) *cli.Command {
+	o := &upOptions{g: g, openDriver: openDriver}
+	return &cli.Command{
+		Name:      "up",
+		Usage:     "create, update, start and delete objects until the live state matches the stack file",
+		ArgsUsage: "[PLANFILE]",
+		Description: "Observes, plans, shows the plan and applies it in parallel, rolling every completed action\n" +
+			"back if one fails. On a terminal it asks before a plan that deletes or replaces anything\n" +
+			"(--yes skips the question); elsewhere it proceeds, as `docker compose up` does.\n" +
+			"With PLANFILE it applies a plan saved by `berth plan --out`, and refuses it when the stack\n" +
+			"file or the live state changed since.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation", Destination: &o.Yes},
+			&cli.IntFlag{Name: "parallel", Usage: "at most `N` driver calls at once", Value: defaultParallel, Sources: cli.EnvVars("BERTH_PARALLEL"), Destination: &o.Parallel},
+			&cli.BoolFlag{Name: "no-rollback", Usage: "on failure, leave the partial state for debugging", Destination: &o.NoRollback},
+			&cli.BoolFlag{Name: "keep-orphans", Usage: "leave objects the stack file no longer lists alone", Sources: cli.EnvVars("BERTH_KEEP_ORPHANS"), Destination: &o.KeepOrphans},
+			&cli.BoolFlag{Name: "wait", Usage: "return only once every instance's health check passes", Destination: &o.Wait},
+			&cli.StringFlag{Name: "progress", Usage: "progress display: auto, tty, plain or json", Value: progressAuto, Sources: cli.EnvVars("BERTH_PROGRESS"), Destination: &o.Progress},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			switch cmd.Args().Len() {
+			case 0:
+			case 1:
+				o.PlanFile = cmd.Args().First()
+			default:
+				return fmt.Errorf("up takes at most one argument (a saved plan), got %q", cmd.Args().Slice())
+			}
+			o.st = detectStreams(os.Stdin, cmd.Root().Writer, cmd.Root().ErrWriter)
+			return runUp(ctx, o)
+		},
+	}
+}
+
+// runUp converges the live state on the stack file (or applies a saved
+// plan).
+func runUp(ctx context.Context, o *upOptions) error {
+	settings := applySettings{Parallel: o.Parallel, NoRollback: o.NoRollback, Progress: o.Progress}
+	if err := settings.validate(); err != nil {
+		return err
+	}
+	var saved *savedPlan
+	if o.PlanFile != "" {
+		var err error
+		if saved, err = readSavedPlan(o.PlanFile); err != nil {
+			return err
+		}
+	}
+	s, err := loadSession(o.g)
+	if err != nil {
+		return err
+	}
+	human := settings.human(o.st)
+	journal, release, err := lockAndJournal(s, o.st)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	if err := s.observeAll(ctx, o.openDriver); err != nil {
+		return err
+	}
+	s.printWarnings(o.st.Err)
+	keepOrphans := o.KeepOrphans
+	if saved != nil {
+		keepOrphans = saved.KeepOrphans
+	}
+	p, err := s.plan(planner.ModeUp, keepOrphans)
+	if err != nil {
+		return err
+	}
+	if saved != nil {
+		if why := saved.staleness(s, p); why != "" {
+			return fmt.Errorf("saved plan %s is stale: %s (made %s); nothing was changed. Make a new one with `berth plan --out %s`",
+				o.PlanFile, why, saved.Created.Local().Format(time.DateTime), o.PlanFile)
+		}
+		// The fresh plan is fingerprint-identical to the saved one and
+		// carries the desired specs a JSON plan leaves out: apply it.
+	}
+
+	if !p.HasChanges() {
+		if err := planner.RenderText(human.Out, p, human.Color); err != nil {
+			return err
+		}
+		if o.Wait {
+			return waitAllHealthy(ctx, s, o.openDriver, human)
+		}
+		return nil
+	}
+	if err := planner.RenderText(human.Out, p, human.Color); err != nil {
+		return err
+	}
+	fmt.Fprintln(human.Out)
+	if saved == nil && !o.Yes && o.st.InTTY && isDestructive(p) {
+		if !confirm(streams{In: o.st.In, Out: human.Out}, "This plan deletes or replaces objects. Apply it?") {
+			return errors.New("up cancelled: nothing was changed")
+		}
+	}
+	if err := s.recordKeys(true); err != nil {
+		return fmt.Errorf("record backends in %s: %w", s.stateDir, err)
+	}
+	if _, err := applyPlan(ctx, s, p, settings, journal, o.st); err != nil {
+		return err
+	}
+	if o.Wait {
+		return waitAllHealthy(ctx, s, o.openDriver, human)
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+// Package oci is berth's backend for OCI containers run by crun (the
+// default) or runc, the way Podman and containerd drive them but with no
+// daemon: berth writes the bundle (config.json generated with
+// runtime-tools, a root filesystem prepared from a directory, a tarball, an
+// OCI image layout or a registry image) and calls the runtime binary with a
+// private --root state directory. A tiny waiter process (a re-exec of the
+// berth binary, see waiter.go) runs the runtime's create, stays the
+// container's subreaper and records its exit code, which the runtime itself
+// forgets.
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/berth-dev/berth/drivers"
+	"github.com/berth-dev/berth/drivers/hostcmd"
+	"github.com/berth-dev/berth/manifest"
+)
+
+// DefaultRoot is where bundles, runtime state and the image cache live
+// unless Config.Root says otherwise.
+const DefaultRoot = "/var/lib/berth/oci"
+
+// Config configures one OCI runtime backend.
+type Config struct {
+	// Runtime is the runtime binary, a name looked up in PATH or a path:
+	// "crun" (default) or "runc".
+	Runtime string
+	// Backend is the name the driver answers to in stack files ("crun" or
+	// "runc"); default: the runtime's base name when it is one of those,
+	// else "crun".
+	Backend string
+	// Root holds bundles/<backend>/<id>, state/<backend> (the runtime's
+	// --root) and, unless CacheDir is set, images/. Default DefaultRoot.
+	Root string
+	// CacheDir holds unpacked images by digest, shared by every instance
+	// and both runtimes. Default Root/images.
+	CacheDir string
+	// RootfsMode is how an instance gets its private writable root
+	// filesystem from a shared cached image: "overlay" (default; falls
+	// back to "copy" when the kernel refuses the mount) or "copy".
+	RootfsMode string
+	// Logger receives the one-time notices (hybrid cgroup handling,
+	// overlay fallback). Default slog.Default().
+	Logger *slog.Logger
+	// Hybrid forces the hybrid-cgroup handling on (true) or off (false);
+	// nil detects it from the host.
+	Hybrid *bool
+}
+
+// Driver runs OCI containers with one runtime binary. It is safe for
+// concurrent use.
+type Driver struct {
+	cfg      Config
+	cmder    hostcmd.Cmder
+	runtime  string // as given (name or path)
+	backend  string
+	flavor   string // "crun" or "runc", from `--version`
+	stateDir string
+	bundles  string
+	images   *imageCache
+	hybrid   bool
+	log      *slog.Logger
+}
+
+// hybridNotice logs the hybrid cgroup handling once per process.
+var hybridNotice sync.Once
+
+// New checks the runtime binary (`<runtime> --version`) and prepares the
+// driver's directories.
+func New(cfg Config, cmder hostcmd.Cmder) (*Driver, error) {
+	if cmder == nil {
+		cmder = hostcmd.Local{}
+	}
+	if cfg.Runtime == "" {
+		cfg.Runtime = "crun"
+	}
+	base := filepath.Base(cfg.Runtime)
+	if cfg.Backend == "" {
+		cfg.Backend = manifest.BackendCrun
+		if base == manifest.BackendRunc {
+			cfg.Backend = manifest.BackendRunc
+		}
+	}
+	if cfg.Root == "" {
+		cfg.Root = DefaultRoot
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(cfg.Root, "images")
+	}
+	if cfg.RootfsMode == "" {
+		cfg.RootfsMode = rootfsOverlay
+	}
+	if cfg.RootfsMode != rootfsOverlay && cfg.RootfsMode != rootfsCopy {
+		return nil, fmt.Errorf("driver %s: rootfs mode %q: want overlay or copy", cfg.Backend, cfg.RootfsMode)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	d := &Driver{
+		cfg:      cfg,
+		cmder:    cmder,
+		runtime:  cfg.Runtime,
+		backend:  cfg.Backend,
+		stateDir: filepath.Join(cfg.Root, "state", cfg.Backend),
+		bundles:  filepath.Join(cfg.Root, "bundles", cfg.Backend),
+		log:      cfg.Logger,
+	}
+	out, err := cmder.Command(context.Background(), cfg.Runtime, "--version").Output()
+	if err != nil {
+		return nil, fmt.Errorf("driver %s: %w", cfg.Backend, classify(err, "", cfg.Runtime))
+	}
+	d.flavor = flavorOf(string(out), base)
+	for _, dir := range []string{d.stateDir, d.bundles, cfg.CacheDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("driver %s: %w", cfg.Backend, err)
+		}
+	}
+	d.images = newImageCache(cfg.CacheDir)
+	if cfg.Hybrid != nil {
+		d.hybrid = *cfg.Hybrid
+	} else {
+		d.hybrid = DetectHybridCgroups()
+	}
+	// Only crun refuses hybrid hosts; runc runs as is.
+	d.hybrid = d.hybrid && d.flavor == manifest.BackendCrun
+	return d, nil
+}
+
+// flavorOf tells crun from runc by the first line of `--version`.
+func flavorOf(version, base string) string {
+	first, _, _ := strings.Cut(version, "\n")
+	switch {
+	case strings.HasPrefix(first, "runc"):
+		return manifest.BackendRunc
+	case strings.HasPrefix(first, "crun"):
+		return manifest.BackendCrun
+	case strings.Contains(base, "runc"):
+		return manifest.BackendRunc
+	}
+	return manifest.BackendCrun
+}
+
+// Name is the backend name ("crun" or "runc").
+func (d *Driver) Name() string { return d.backend }
+
+// Runtime is the runtime binary the driver calls.
+func (d *Driver) Runtime() string { return d.runtime }
+
+// StateDir is the runtime's --root directory.
+func (d *Driver) StateDir() string { return d.stateDir }
+
+// Hybrid reports whether crun's create runs with the hybrid cgroup
+// workaround.
+func (d *Driver) Hybrid() bool { return d.hybrid }
+
+// Capabilities: resources change in place (`<runtime> update`), the rest of
+// the process spec is rewritten into config.json and takes effect when the
+// container is recreated from its bundle at the next start, and a new image
+// needs a new container. Names are exclusive, so no create-before-destroy.
+func (d *Driver) Capabilities() drivers.Capabilities {
+	return drivers.Capabilities{
+		Fields: map[string]drivers.ChangeKind{
+			"memory":            drivers.InPlace,
+			"cpus":              drivers.InPlace,
+			"swap":              drivers.Restart,
+			"environment":       drivers.Restart,
+			"command":           drivers.Restart,
+			"entrypoint":        drivers.Restart,
+			"working_dir":       drivers.Restart,
+			"user":              drivers.Restart,
+			"hostname":          drivers.Restart,
+			"read_only":         drivers.Restart,
+			"mounts":            drivers.Restart,
+			"networks":          drivers.Restart,
+			"labels":            drivers.Restart,
+			"image":             drivers.Replace,
+			"container_name":    drivers.Replace,
+			"backend":           drivers.Replace,
+			"provider":          drivers.Replace,
+			"depends_on":        drivers.Ignore,
+			"healthcheck":       drivers.Ignore,
+			"restart":           drivers.Ignore,
+			"autostart":         drivers.Ignore,
+			"stop_grace_period": drivers.Ignore,
+		},
+		Default: drivers.Replace,
+	}
+}
+
+var (
+	_ drivers.Driver  = (*Driver)(nil)
+	_ drivers.Updater = (*Driver)(nil)
+	_ drivers.Execer  = (*Driver)(nil)
+	_ drivers.Logger  = (*Driver)(nil)
+)
+
+// bundleDir is the bundle directory of container id.
+func (d *Driver) bundleDir(id string) string { return filepath.Join(d.bundles, id) }
+
+// validID rejects names that would escape the bundle directory.
+func validID(id string) error {
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\x00") {
+		return fmt.Errorf("invalid container name %q", id)
+	}
+	return nil
+}
+
+// wrap adds the driver/operation/object prefix at the boundary.
+func (d *Driver) wrap(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if name == "" {
+		return fmt.Errorf("driver %s: %s: %w", d.backend, op, err)
+	}
+	return fmt.Errorf("driver %s: %s %s: %w", d.backend, op, name, err)
+}
+
+var errNoCommand = errors.New("no command: the image has no Entrypoint/Cmd and the instance sets neither command nor entrypoint")
