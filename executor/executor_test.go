@@ -625,3 +625,62 @@ func TestNoChangesMakesNoMutatingCall(t *testing.T) {
 		t.Errorf("counts %+v", res)
 	}
 }
+
+func TestReplaceOrder(t *testing.T) {
+	for _, cbd := range []bool{false, true} {
+		t.Run(fmt.Sprintf("create-before-destroy=%t", cbd), func(t *testing.T) {
+			d := newMem()
+			if cbd {
+				caps := memCaps
+				caps.CreateBeforeDestroy = true
+				d.SetCapabilities(caps)
+			}
+			old := inst("web")
+			seed(d, old, drivers.StateRunning)
+			next := inst("web")
+			next.Image = "alpine"
+			st := mkStack(next)
+			res, err := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, d, 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range d.MutatingCalls() {
+				got = append(got, string(c.Op))
+			}
+			want := "stop delete create start"
+			if cbd {
+				want = "create start stop delete"
+			}
+			if strings.Join(got, " ") != want || res.Replaced != 1 {
+				t.Errorf("calls %v (replaced %d), want %s", got, res.Replaced, want)
+			}
+			objs := d.Objects()
+			if len(objs) != 1 || objs[0].State != drivers.StateRunning || !strings.Contains(string(objs[0].Owner.Spec), "alpine") {
+				t.Errorf("after replace: %+v", objs)
+			}
+		})
+	}
+}
+
+func TestRestartUpdate(t *testing.T) {
+	d := newMem()
+	old := inst("web")
+	seed(d, old, drivers.StateRunning)
+	next := inst("web")
+	next.CPUs = 2
+	st := mkStack(next)
+	if _, err := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, d, 2)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range d.MutatingCalls() {
+		got = append(got, string(c.Op))
+	}
+	if strings.Join(got, " ") != "update stop start" {
+		t.Errorf("calls %v, want update stop start", got)
+	}
+	if o := d.Objects()[0]; string(o.Live["cpus"]) != "2" || o.State != drivers.StateRunning {
+		t.Errorf("live cpus %s state %s", o.Live["cpus"], o.State)
+	}
+}

@@ -235,6 +235,9 @@ func (a *applier) rollback(ctx context.Context) {
 			step.Op, step.Detail = "keep", "deleted orphan is not recreated"
 		}
 		a.emit(u.node, PhaseRollingBack, nil, step.Op+" "+step.Ref.Name)
+		if u.kind != undoKeep {
+			a.o.Journal.op("op-start", u.node, "rollback "+step.Op, step.Ref, nil)
+		}
 		step.Err = a.undoOne(ctx, drv, u)
 		if step.Err != nil {
 			step.Err = fmt.Errorf("%s %s: %w", step.Op, step.Ref.Name, step.Err)
