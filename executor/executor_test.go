@@ -731,3 +731,29 @@ func TestHealthGateNeedsExecAndHealthcheck(t *testing.T) {
 		})
 	}
 }
+
+// Objects that changed state between plan and apply: a delete of an
+// object already gone and a stop of one that already exited succeed.
+func TestVanishedAndExitedObjects(t *testing.T) {
+	d := newMem()
+	seed(d, inst("gone"), drivers.StateRunning)
+	seed(d, inst("done"), drivers.StateRunning)
+	st := mkStack(inst("gone"), inst("done"))
+	p := mkPlan(t, st, d, planner.ModeDown)
+	// Behind the plan's back: gone vanishes, done's Stop reports not running.
+	for _, o := range d.Objects() {
+		if o.Ref.Name == obj("gone") {
+			if err := d.Delete(context.Background(), o.Ref); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	d.Fail(memdriver.Fault{Op: memdriver.OpStop, Name: obj("done"), Err: drivers.ErrNotRunning})
+	res, err := Apply(context.Background(), p, opts(st, d, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deleted != 2 || len(d.Objects()) != 0 {
+		t.Errorf("deleted %d, left %v", res.Deleted, d.Objects())
+	}
+}
