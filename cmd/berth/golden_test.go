@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,30 +9,6 @@ import (
 	"github.com/berth-dev/berth/drivers/memdriver"
 	"github.com/berth-dev/berth/planner"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
-
-// golden compares got with testdata/golden/NAME, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd/berth -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 // ownedObject is a live object of stack demo as berth would have made it.
 func ownedObject(t *testing.T, e *cmdEnv, instance string, state drivers.State, age time.Duration, ips ...string) drivers.ObservedInstance {
@@ -66,11 +39,11 @@ func TestPsTableGolden(t *testing.T) {
 	if err := e.ps(false); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "ps.txt", e.out.String())
+	golden(t, "golden/ps.txt", e.out.Bytes())
 	if err := e.ps(true); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "ps.json", e.out.String())
+	golden(t, "golden/ps.json", e.out.Bytes())
 }
 
 func TestFailureReportGolden(t *testing.T) {
@@ -79,5 +52,5 @@ func TestFailureReportGolden(t *testing.T) {
 	if err := e.up(nil); exitCode(err) != 1 {
 		t.Fatalf("up = %v, want exit 1", err)
 	}
-	golden(t, "up-failure.stderr", e.err.String())
+	golden(t, "golden/up-failure.stderr", e.err.Bytes())
 }
