@@ -126,8 +126,8 @@ func (p *jsonProgress) Event(e executor.Event) {
 // ttyProgress is the live view: one line per plan node with a spinner,
 // its phase and elapsed time, redrawn in place.
 type ttyProgress struct {
-	mu    sync.Mutex
-	w     io.Writer
+	mu     sync.Mutex
+	w      io.Writer
 	color  bool
 	width  int
 	height int // rows available; more actions than fit are summarised
