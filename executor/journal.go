@@ -262,7 +262,8 @@ type Recovery struct {
 	Host        string
 	Started     time.Time
 	// InFlight are the driver calls started and never finished: the
-	// objects they name may be half made.
+	// objects they name may be half made. A rollback call has Op
+	// "rollback <op>".
 	InFlight []JournalEntry
 	// Done lists nodes that finished ("create web"); Failed those that
 	// failed.
@@ -354,6 +355,15 @@ func parseJournal(data []byte) (*Recovery, error) {
 			order = append(order, k)
 		case "op-done", "op-failed":
 			delete(open, opKey{e.Node, e.Op, name})
+		case "rollback-step":
+			// A rollback call is journaled as op-start "rollback <op>"
+			// before it runs and closed by its rollback-step line. A
+			// recreate changes the reference, so close by node and op.
+			for k := range open {
+				if k.node == e.Node && k.op == "rollback "+e.Op {
+					delete(open, k)
+				}
+			}
 		case "node-done":
 			r.Done = append(r.Done, e.Action+" "+e.Node)
 		case "node-failed":

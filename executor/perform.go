@@ -80,11 +80,10 @@ func (a *applier) perform(ctx context.Context, n *rnode) error {
 				return err
 			}
 		}
-		return a.call(ctx, n, "delete", &obj.ref, func() error { return n.drv.Delete(ctx, obj.ref) },
-			func() *undoEntry {
-				obj.gone = true
-				return &undoEntry{node: n, kind: undoKeep, obj: obj}
-			})
+		return a.remove(ctx, n, obj, func() *undoEntry {
+			obj.gone = true
+			return &undoEntry{node: n, kind: undoKeep, obj: obj}
+		})
 	case planner.Update:
 		return a.update(ctx, n)
 	case planner.Replace:
@@ -117,12 +116,47 @@ func (a *applier) start(ctx context.Context, n *rnode, obj *liveObject) error {
 		func() *undoEntry { return &undoEntry{node: n, kind: undoStop, obj: obj, timeout: stopTimeout(n)} })
 }
 
+// stop stops the object. One that turns out not to be running (it exited
+// or vanished since it was observed) is left as it is, with nothing to
+// undo.
 func (a *applier) stop(ctx context.Context, n *rnode, obj *liveObject, undoable bool) error {
+	wasRunning := true
 	var undo func() *undoEntry
 	if undoable {
-		undo = func() *undoEntry { return &undoEntry{node: n, kind: undoStart, obj: obj} }
+		undo = func() *undoEntry {
+			if !wasRunning {
+				return nil
+			}
+			return &undoEntry{node: n, kind: undoStart, obj: obj}
+		}
 	}
-	return a.call(ctx, n, "stop", &obj.ref, func() error { return n.drv.Stop(ctx, obj.ref, stopTimeout(n)) }, undo)
+	return a.call(ctx, n, "stop", &obj.ref, func() error {
+		err := n.drv.Stop(ctx, obj.ref, stopTimeout(n))
+		if errors.Is(err, drivers.ErrNotRunning) || errors.Is(err, drivers.ErrNotFound) {
+			wasRunning, err = false, nil
+		}
+		return err
+	}, undo)
+}
+
+// remove deletes the object; undo says how to bring it back. One that is
+// already gone counts as deleted, with nothing to undo (it was not there
+// to restore).
+func (a *applier) remove(ctx context.Context, n *rnode, obj *liveObject, undo func() *undoEntry) error {
+	existed := true
+	return a.call(ctx, n, "delete", &obj.ref, func() error {
+		err := n.drv.Delete(ctx, obj.ref)
+		if errors.Is(err, drivers.ErrNotFound) {
+			existed, err = false, nil
+		}
+		return err
+	}, func() *undoEntry {
+		if !existed {
+			obj.gone = true
+			return nil
+		}
+		return undo()
+	})
 }
 
 // update applies the changed fields in place; a restart update then stops
@@ -180,8 +214,9 @@ func (a *applier) replace(ctx context.Context, n *rnode) error {
 				return err
 			}
 		}
-		return a.call(ctx, n, "delete", &old.ref, func() error { return n.drv.Delete(ctx, old.ref) },
-			func() *undoEntry { return &undoEntry{node: n, kind: undoRecreate, obj: old, old: lastApplied} })
+		return a.remove(ctx, n, old, func() *undoEntry {
+			return &undoEntry{node: n, kind: undoRecreate, obj: old, old: lastApplied}
+		})
 	}
 	if n.drv.Capabilities().CreateBeforeDestroy {
 		obj, err := a.create(ctx, n, t)
@@ -235,6 +270,9 @@ func (a *applier) rollback(ctx context.Context) {
 			step.Op, step.Detail = "keep", "deleted orphan is not recreated"
 		}
 		a.emit(u.node, PhaseRollingBack, nil, step.Op+" "+step.Ref.Name)
+		if u.kind != undoKeep {
+			a.o.Journal.op("op-start", u.node, "rollback "+step.Op, step.Ref, nil)
+		}
 		step.Err = a.undoOne(ctx, drv, u)
 		if step.Err != nil {
 			step.Err = fmt.Errorf("%s %s: %w", step.Op, step.Ref.Name, step.Err)

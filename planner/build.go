@@ -242,7 +242,7 @@ func (b *builder) planUp() {
 			continue
 		}
 		for _, o := range b.owned[iname] {
-			n := &Node{ID: iname, Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
+			n := &Node{ID: nodeID(iname, o), Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
 				Object: o.Ref.Name, Existing: o, Action: Delete, Reason: "orphan: no longer in the stack file", Orphan: true}
 			if b.in.KeepOrphans {
 				n.Action = NoOp
@@ -281,6 +281,15 @@ func (b *builder) resolveNameClaims(claims map[string]string) {
 	}
 }
 
+// nodeID is the ID of an owned object's node: its instance name, or its
+// object name when the ownership record names no instance.
+func nodeID(instance string, o *drivers.ObservedInstance) string {
+	if instance == "" {
+		return o.Ref.Name
+	}
+	return instance
+}
+
 func appendUnique(list []string, id string) []string {
 	for _, x := range list {
 		if x == id {
@@ -293,7 +302,7 @@ func appendUnique(list []string, id string) []string {
 // planInstance adds the nodes of one desired instance.
 func (b *builder) planInstance(inst *manifest.Instance) {
 	objName := ObjectName(b.stack, inst)
-	desired, spec, hash := canonicalSpec(inst)
+	members, spec, hash := canonicalSpec(inst)
 	b.hashes[inst.Name] = hash
 	owner := &drivers.Ownership{Stack: b.stack, Instance: inst.Name, SpecHash: hash, Spec: spec}
 	primary, extra := splitPrimary(b.owned[inst.Name], inst, objName)
@@ -338,7 +347,7 @@ func (b *builder) planInstance(inst *manifest.Instance) {
 		if !ok {
 			caps = drivers.Capabilities{Default: drivers.Replace}
 		}
-		changes = diffFields(desired, applied, primary.Live, caps)
+		changes = diffFields(memberMap(members), applied, primary.Live, caps)
 		if !ok && len(changes) > 0 {
 			b.errs = append(b.errs, fmt.Errorf("instance %s: no capabilities for backend %s", inst.Name, primary.Ref.Backend))
 		}
@@ -525,7 +534,7 @@ func (b *builder) planTeardown(action Action) {
 			}
 		}
 		for i, o := range objs {
-			n := &Node{ID: iname, Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
+			n := &Node{ID: nodeID(iname, o), Instance: iname, Backend: o.Ref.Backend, Provider: o.Ref.Provider,
 				Object: o.Ref.Name, Existing: o, Action: action, Orphan: !inFile}
 			if i > 0 {
 				n.ID = iname + "/old"
@@ -586,12 +595,12 @@ func (b *builder) fingerprint() string {
 	h := sha256.New()
 	buf := make([]byte, 0, 256)
 	line := func(parts ...string) {
+		// NUL-separated: no name or value holds a NUL, so lines
+		// cannot run into each other.
 		buf = buf[:0]
-		for i, p := range parts {
-			if i > 0 {
-				buf = append(buf, ' ')
-			}
-			buf = strconv.AppendQuote(buf, p)
+		for _, p := range parts {
+			buf = append(buf, p...)
+			buf = append(buf, 0)
 		}
 		buf = append(buf, '\n')
 		h.Write(buf)

@@ -79,6 +79,7 @@ func objectMembers(b []byte) (ms []member, ok bool) {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return nil, false
 	}
+	ms = make([]member, 0, 8)
 	i := 1
 	for i < len(b)-1 {
 		if b[i] != '"' {
@@ -127,7 +128,7 @@ func canonicalCompact(v []byte) []byte {
 		for i := range ms {
 			ms[i].val = canonicalCompact(ms[i].val)
 		}
-		sort.SliceStable(ms, func(i, j int) bool { return ms[i].key < ms[j].key })
+		sortMembers(ms)
 		out := make([]byte, 0, len(v))
 		out = append(out, '{')
 		for i, m := range ms {
@@ -156,4 +157,15 @@ func canonicalCompact(v []byte) []byte {
 		return append(out, ']')
 	}
 	return v
+}
+
+// sortMembers sorts members by key; already sorted input (maps encoded by
+// encoding/json) costs one pass.
+func sortMembers(ms []member) {
+	for i := 1; i < len(ms); i++ {
+		if ms[i].key < ms[i-1].key {
+			sort.SliceStable(ms, func(i, j int) bool { return ms[i].key < ms[j].key })
+			return
+		}
+	}
 }

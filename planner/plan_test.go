@@ -450,3 +450,12 @@ func TestNoLastAppliedSpec(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestOwnedWithoutInstanceName(t *testing.T) {
+	o := applied("demo", lxc("x", 0), drivers.StateRunning)
+	o.Owner.Instance = ""
+	p := mustCompute(t, Input{Stack: mkStack("demo"), Observed: []drivers.ObservedInstance{o}})
+	if got, want := nodeLines(p), "delete demo-x (lxc): orphan: no longer in the stack file\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

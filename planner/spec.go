@@ -26,7 +26,7 @@ func ObjectName(stack string, inst *manifest.Instance) string {
 // on any backend: they steer berth (ordering, health gating), not the
 // object, so they are left out of the canonical spec and its hash and a
 // change to them changes nothing live.
-var neverApplied = []string{"depends_on", "healthcheck"}
+var neverApplied = map[string]bool{"depends_on": true, "healthcheck": true}
 
 // CanonicalSpec renders an instance as canonical JSON: keys sorted at every
 // level, no insignificant space, defaults as manifest.Load applied them,
@@ -39,22 +39,50 @@ func CanonicalSpec(inst *manifest.Instance) (spec json.RawMessage, hash string) 
 	return spec, hash
 }
 
-// canonicalSpec is CanonicalSpec plus the spec split into top-level fields
-// (field name to canonical value), which the diff needs.
-func canonicalSpec(inst *manifest.Instance) (fields map[string]json.RawMessage, spec json.RawMessage, hash string) {
+// canonicalSpec is CanonicalSpec plus the spec's top-level members
+// (sorted by key, values canonical), from which the diff builds its field
+// map when it needs one.
+func canonicalSpec(inst *manifest.Instance) (members []member, spec json.RawMessage, hash string) {
 	raw, err := json.Marshal(inst)
 	if err != nil {
 		// Instance holds only JSON-safe types: this is a programming
 		// error in the manifest types, not an input error.
 		panic("planner: canonical spec of " + inst.Name + ": " + err.Error())
 	}
-	fields = splitFields(raw)
-	for _, f := range neverApplied {
-		delete(fields, f)
+	ms, _ := objectMembers(raw)
+	members = ms[:0]
+	size := 2
+	for _, m := range ms {
+		if neverApplied[m.key] {
+			continue
+		}
+		m.val = canonicalCompact(m.val)
+		size += len(m.raw) + len(m.val) + 2
+		members = append(members, m)
 	}
-	spec = encodeFields(fields)
+	sortMembers(members)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, m := range members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m.raw...)
+		b = append(b, ':')
+		b = append(b, m.val...)
+	}
+	spec = append(b, '}')
 	sum := sha256.Sum256(spec)
-	return fields, spec, hex.EncodeToString(sum[:])
+	return members, spec, hex.EncodeToString(sum[:])
+}
+
+// memberMap indexes members by key.
+func memberMap(ms []member) map[string]json.RawMessage {
+	m := make(map[string]json.RawMessage, len(ms))
+	for _, x := range ms {
+		m[x.key] = x.val
+	}
+	return m
 }
 
 // splitFields splits a compact JSON object into top-level fields with
@@ -69,26 +97,6 @@ func splitFields(compact []byte) map[string]json.RawMessage {
 		fields[m.key] = canonicalCompact(m.val)
 	}
 	return fields
-}
-
-// encodeFields writes a top-level field map as one canonical JSON object.
-func encodeFields(fields map[string]json.RawMessage) json.RawMessage {
-	keys := sortedKeys(fields)
-	n := 2
-	for k, v := range fields {
-		n += len(k) + len(v) + 4
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendQuote(b, k)
-		b = append(b, ':')
-		b = append(b, fields[k]...)
-	}
-	return append(b, '}')
 }
 
 // canonicalValue canonicalises a JSON value that may hold insignificant

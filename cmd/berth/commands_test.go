@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -545,7 +544,7 @@ func TestUpCancelledRollsBack(t *testing.T) {
 	// Wait (by state, not time) until web's create is in flight, then
 	// cancel as the first Ctrl-C does.
 	for !inFlight(e.driver("lxc"), memdriver.OpCreate, "demo-web") {
-		runtime.Gosched()
+		time.Sleep(time.Millisecond) // polling, not a timed assertion
 	}
 	cancel()
 	err := <-done

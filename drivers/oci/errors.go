@@ -37,6 +37,7 @@ func classify(err error, id, runtime string) error {
 		kind = drivers.ErrNotFound
 	case strings.Contains(msg, "is not running"), // crun kill/exec
 		strings.Contains(msg, "not running"),
+		strings.Contains(msg, "no such process"),          // crun kill of a process that just ended
 		strings.Contains(msg, "cannot exec in a stopped"), // runc
 		strings.Contains(msg, "container has stopped"),    // runc start
 		strings.Contains(msg, "cannot start a container that has stopped"):

@@ -199,3 +199,14 @@ func countsString(m map[string]int) string {
 	}
 	return b.String()
 }
+
+// SetIgnoreShutdown makes a guest ignore ACPI shutdown (QEMU) or a clean
+// lxc-stop (LXC): shutdown tasks then fail with PVE's timeout error unless
+// forceStop=1.
+func (s *Sim) SetIgnoreShutdown(vmid int, ignore bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.guests[vmid]; g != nil {
+		g.ignoreShutdown = ignore
+	}
+}

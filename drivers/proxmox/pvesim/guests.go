@@ -146,6 +146,20 @@ func volumeOf(v string) (vol string, size int64) {
 	return vol, size
 }
 
+// volKey is the storage-level name of a config volume: a linked clone's
+// "local-lvm:base-9000-disk-0/vm-120-disk-0" is the volume
+// "local-lvm:vm-120-disk-0".
+func volKey(vol string) string {
+	st, name, ok := strings.Cut(vol, ":")
+	if !ok {
+		return vol
+	}
+	if i := strings.LastIndexByte(name, '/'); i >= 0 && strings.HasPrefix(name, "base-") {
+		return st + ":" + name[i+1:]
+	}
+	return vol
+}
+
 func (s *Sim) maxDisk(g *guest) int64 {
 	key := "rootfs"
 	if g.kind == "qemu" {

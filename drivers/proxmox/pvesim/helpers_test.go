@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,9 @@ type apiResp struct {
 
 func (r *apiResp) data(t *testing.T, v any) {
 	t.Helper()
+	// Decode into a zeroed value: json.Unmarshal merges into existing maps.
+	rv := reflect.ValueOf(v).Elem()
+	rv.Set(reflect.Zero(rv.Type()))
 	if err := json.Unmarshal(r.body["data"], v); err != nil {
 		t.Fatalf("decode data %s: %v", r.body["data"], err)
 	}

@@ -60,7 +60,7 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 			s.opts.Logf("%s %s -> %d %s", req.Method, req.URL.Path, resp.status, resp.reason)
 		}
 	}()
-	path := req.URL.Path
+	path := req.URL.EscapedPath()
 	switch {
 	case path == "/api2/json":
 		rel = "/"
@@ -87,6 +87,14 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 	}
 
 	segs := strings.Split(strings.Trim(rel, "/"), "/")
+	for i, sg := range segs {
+		if u, err := url.PathUnescape(sg); err == nil {
+			segs[i] = u
+		}
+	}
+	if u, err := url.PathUnescape(rel); err == nil {
+		rel = u
+	}
 	var ep *Endpoint
 	var uri map[string]string
 	for _, e := range APISchema().Endpoints {

@@ -127,6 +127,11 @@ func (ep *Endpoint) Lookup(name string) *Param {
 // match reports whether the endpoint's path template matches the
 // relative path segments, filling uri parameters.
 func (ep *Endpoint) match(segs []string) (map[string]string, bool) {
+	// A volume id may contain '/' ("local:iso/x.iso"): {volume} as the
+	// last component takes the rest of the path.
+	if n := len(ep.segs); n > 0 && ep.segs[n-1] == "{volume}" && len(segs) > n {
+		segs = append(segs[:n-1:n-1], strings.Join(segs[n-1:], "/"))
+	}
 	if len(segs) != len(ep.segs) {
 		return nil, false
 	}

@@ -197,3 +197,18 @@ func TestNextID(t *testing.T) {
 		t.Fatalf("second nextid %s", r2.body["data"])
 	}
 }
+
+func TestEveryEndpointRouted(t *testing.T) {
+	sch := APISchema()
+	if len(sch.Endpoints) != 58 {
+		t.Fatalf("schema has %d endpoints, want the 58 of the API subset", len(sch.Endpoints))
+	}
+	for _, ep := range sch.Endpoints {
+		if routes[ep.Method+" "+ep.Path] == nil {
+			t.Errorf("no handler for %s %s", ep.Method, ep.Path)
+		}
+	}
+	if sch.Source["repo_head_commit"] != "e5010dcea566a205770572cfbc5fe0af220d5077" {
+		t.Errorf("schema source %v", sch.Source)
+	}
+}
