@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# `make demo`: brings examples/quickstart.yaml up for real (an LXC container
-# and a crun container behind a health-gated dependency), shows `berth ps`,
-# changes db's memory limit and shows the in-place update plan and its
-# apply (same init PID before and after), then `berth down` and checks that
-# nothing is left: no container, no lxcpath entry, no bridge, no state.
-# Needs root; everything lives in a throwaway directory.
+# demo.sh BERTH: `make demo`. Brings examples/quickstart.yaml up for real (an
+# LXC container and a crun container behind a health-gated dependency),
+# shows `berth ps`, changes cache's memory limit and shows the in-place
+# update plan and its apply (same init PID before and after), then runs
+# `berth down` and checks that nothing is left: no container, no lxcpath
+# entry, no bridge, no state. Needs root; containers, runtime state and
+# berth's state live in a throwaway directory.
 set -euo pipefail
-berth=$(realpath "${1:-bin/berth}")
-cd "$(dirname "$0")/.."
+berth=${1:?usage: demo.sh PATH-TO-BERTH}
+case $berth in /*) ;; *) berth=$(pwd)/$berth ;; esac
+here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" -ne 0 ]; then
   echo "demo: run as root (LXC and crun containers need it): sudo make demo" >&2
   exit 1
 fi
 demo=$(mktemp -d /tmp/berth-demo.XXXXXX)
 export BERTH_LXCPATH=$demo/lxc BERTH_OCI_ROOT=$demo/oci BERTH_STATE_DIR=$demo/state
-export QUICKSTART_ROOTFS=$demo/rootfs BERTH_PROGRESS=plain
-stack=examples/quickstart.yaml
+export BERTH_PROGRESS=plain CACHE_MEMORY=64M
+stack=$here/quickstart.yaml
 b() { echo; echo "\$ berth $*"; "$berth" -f "$stack" "$@"; }
 cleanup() {
   status=$?
@@ -28,22 +30,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
-examples/mkrootfs.sh "$QUICKSTART_ROOTFS" >/dev/null
+sh "$here/mkrootfs.sh" "$here/rootfs/busybox" >/dev/null
+b validate
 b up --yes
 b ps
 
-pid_before=$(lxc-info -P "$BERTH_LXCPATH" -n quickstart-db -pH)
+pid_before=$(lxc-info -P "$BERTH_LXCPATH" -n quickstart-cache -pH)
 echo
-echo "# db's memory limit: 256M -> 512M (DB_MEMORY, interpolated in the stack file)"
-export DB_MEMORY=512M
+echo "# cache's memory limit: 64M -> 128M (CACHE_MEMORY, interpolated in the stack file)"
+export CACHE_MEMORY=128M
 b plan
 b up --yes
-pid_after=$(lxc-info -P "$BERTH_LXCPATH" -n quickstart-db -pH)
-limit=$(lxc-cgroup -P "$BERTH_LXCPATH" -n quickstart-db memory.limit_in_bytes 2>/dev/null ||
-        lxc-cgroup -P "$BERTH_LXCPATH" -n quickstart-db memory.max)
+pid_after=$(lxc-info -P "$BERTH_LXCPATH" -n quickstart-cache -pH)
+limit=$(lxc-cgroup -P "$BERTH_LXCPATH" -n quickstart-cache memory.limit_in_bytes 2>/dev/null ||
+        lxc-cgroup -P "$BERTH_LXCPATH" -n quickstart-cache memory.max)
 echo
-echo "db init pid before/after the update: $pid_before / $pid_after; live memory limit: $(echo $limit)"
-[ "$pid_before" = "$pid_after" ] || { echo "demo: the update restarted db" >&2; exit 1; }
+echo "cache init pid before/after the update: $pid_before / $pid_after; live memory limit: $(echo $limit) bytes"
+[ "$pid_before" = "$pid_after" ] || { echo "demo: the update restarted cache" >&2; exit 1; }
 
 b down --yes
 left=""
