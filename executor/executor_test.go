@@ -757,3 +757,53 @@ func TestVanishedAndExitedObjects(t *testing.T) {
 		t.Errorf("deleted %d, left %v", res.Deleted, d.Objects())
 	}
 }
+
+// Rollback walks the graph backwards: dependents are undone before their
+// dependencies, and unrelated nodes are undone at the same time.
+func TestRollbackOrderAndParallelism(t *testing.T) {
+	d := newMem()
+	insts := []*manifest.Instance{inst("a"), inst("b", "a"), inst("c", "b")}
+	deps := []string{"c"}
+	for i := range 4 {
+		insts = append(insts, inst(fmt.Sprintf("i%d", i)))
+		deps = append(deps, fmt.Sprintf("i%d", i))
+	}
+	insts = append(insts, inst("bad", deps...))
+	st := mkStack(insts...)
+	d.FailOn(memdriver.OpCreate, obj("bad"))
+	release := d.Block(memdriver.OpStop, "")
+	defer release()
+	done := make(chan *Result, 1)
+	go func() {
+		res, _ := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, d, 4))
+		done <- res
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		inFlight := 0
+		for _, c := range d.Calls() {
+			if c.Op == memdriver.OpStop && c.End.IsZero() {
+				inFlight++
+			}
+		}
+		if inFlight >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rollback never ran two undo steps at once: calls %v", d.Calls())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	res := <-done
+	if !res.RolledBack() || len(d.Objects()) != 0 {
+		t.Fatalf("rollback %v, objects left %v", res.Rollback, d.Objects())
+	}
+	for _, pair := range [][2]string{{"c", "b"}, {"b", "a"}} {
+		dependent := call(t, d, memdriver.OpDelete, obj(pair[0]))
+		dependency := call(t, d, memdriver.OpStop, obj(pair[1]))
+		if dependency.Start.Before(dependent.End) {
+			t.Errorf("rollback stopped %s before %s (its dependent) was deleted", pair[1], pair[0])
+		}
+	}
+}
