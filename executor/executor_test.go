@@ -807,3 +807,50 @@ func TestRollbackOrderAndParallelism(t *testing.T) {
 		}
 	}
 }
+
+// With create-before-destroy and a healthcheck, the old object is removed
+// only once its successor is healthy; an unhealthy successor leaves the
+// old object untouched.
+func TestCreateBeforeDestroyWaitsForHealth(t *testing.T) {
+	for _, ok := range []bool{true, false} {
+		t.Run(fmt.Sprint("healthy=", ok), func(t *testing.T) {
+			d := newMem()
+			caps := memCaps
+			caps.CreateBeforeDestroy = true
+			d.SetCapabilities(caps)
+			old := healthy(inst("web"), "CMD", "true")
+			seed(d, old, drivers.StateRunning)
+			next := healthy(inst("web"), "CMD", "true")
+			next.Image = "alpine"
+			if ok {
+				d.HealthyAfter(obj("web"), 1)
+			} else {
+				d.NeverHealthy(obj("web"))
+			}
+			st := mkStack(next)
+			before := d.Snapshot()
+			res, err := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, d, 2))
+			var got []string
+			for _, c := range d.Calls() {
+				if c.Op != memdriver.OpObserve {
+					got = append(got, string(c.Op))
+				}
+			}
+			if ok {
+				if err != nil || strings.Join(got, " ") != "create start exec exec stop delete" {
+					t.Errorf("err %v, calls %v", err, got)
+				}
+				return
+			}
+			if err == nil || res.Failed != "web" {
+				t.Fatalf("err %v, failed %q", err, res.Failed)
+			}
+			if strings.Join(got, " ") != "create start exec exec exec stop delete" {
+				t.Errorf("calls %v: the old object must not be touched", got)
+			}
+			if after := d.Snapshot(); after != before {
+				t.Errorf("after:\n%s\nwant:\n%s", after, before)
+			}
+		})
+	}
+}

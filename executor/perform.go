@@ -228,6 +228,14 @@ func (a *applier) replace(ctx context.Context, n *rnode) error {
 		if err := a.start(ctx, n, obj); err != nil {
 			return err
 		}
+		// Blue/green: with a healthcheck, the old object goes only once
+		// its successor is healthy.
+		if _, ok := n.drv.(drivers.Execer); ok && HealthArgv(a.healthcheckOf(n)) != nil {
+			a.emit(n, PhaseHealthWait, nil, "waiting for the replacement to be healthy")
+			if err := a.waitHealthy(ctx, n); err != nil {
+				return err
+			}
+		}
 		return removeOld()
 	}
 	if err := removeOld(); err != nil {
