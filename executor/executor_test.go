@@ -625,3 +625,232 @@ func TestNoChangesMakesNoMutatingCall(t *testing.T) {
 		t.Errorf("counts %+v", res)
 	}
 }
+
+func TestReplaceOrder(t *testing.T) {
+	for _, cbd := range []bool{false, true} {
+		t.Run(fmt.Sprintf("create-before-destroy=%t", cbd), func(t *testing.T) {
+			d := newMem()
+			if cbd {
+				caps := memCaps
+				caps.CreateBeforeDestroy = true
+				d.SetCapabilities(caps)
+			}
+			old := inst("web")
+			seed(d, old, drivers.StateRunning)
+			next := inst("web")
+			next.Image = "alpine"
+			st := mkStack(next)
+			res, err := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, d, 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range d.MutatingCalls() {
+				got = append(got, string(c.Op))
+			}
+			want := "stop delete create start"
+			if cbd {
+				want = "create start stop delete"
+			}
+			if strings.Join(got, " ") != want || res.Replaced != 1 {
+				t.Errorf("calls %v (replaced %d), want %s", got, res.Replaced, want)
+			}
+			objs := d.Objects()
+			if len(objs) != 1 || objs[0].State != drivers.StateRunning || !strings.Contains(string(objs[0].Owner.Spec), "alpine") {
+				t.Errorf("after replace: %+v", objs)
+			}
+		})
+	}
+}
+
+func TestRestartUpdate(t *testing.T) {
+	d := newMem()
+	old := inst("web")
+	seed(d, old, drivers.StateRunning)
+	next := inst("web")
+	next.CPUs = 2
+	st := mkStack(next)
+	if _, err := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, d, 2)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range d.MutatingCalls() {
+		got = append(got, string(c.Op))
+	}
+	if strings.Join(got, " ") != "update stop start" {
+		t.Errorf("calls %v, want update stop start", got)
+	}
+	if o := d.Objects()[0]; string(o.Live["cpus"]) != "2" || o.State != drivers.StateRunning {
+		t.Errorf("live cpus %s state %s", o.Live["cpus"], o.State)
+	}
+}
+
+// A dependency that is already up (a no-op node) is still probed before
+// a new dependent starts.
+func TestHealthGateOnUnchangedDependency(t *testing.T) {
+	d := newMem()
+	db := healthy(inst("db"), "CMD", "pg_isready")
+	seed(d, db, drivers.StateRunning)
+	d.HealthyAfter(obj("db"), 1)
+	st := mkStack(db, inst("web", "db:healthy"))
+	p := mkPlan(t, st, d, planner.ModeUp)
+	if n := p.Node("db"); n == nil || n.Action != planner.NoOp {
+		t.Fatalf("db node %v, want no-op", n)
+	}
+	if _, err := Apply(context.Background(), p, opts(st, d, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOpsOn(d, memdriver.OpExec, obj("db")); n != 2 {
+		t.Errorf("%d probes of the unchanged db, want 2", n)
+	}
+}
+
+// noExec hides the memdriver's Execer.
+type noExec struct{ drivers.Driver }
+
+func TestHealthGateNeedsExecAndHealthcheck(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		db   *manifest.Instance
+		drv  func(*memdriver.Driver) drivers.Driver
+		want string
+	}{
+		{"no exec", healthy(inst("db"), "CMD", "true"), func(d *memdriver.Driver) drivers.Driver { return noExec{d} }, "cannot exec"},
+		{"no healthcheck", inst("db"), func(d *memdriver.Driver) drivers.Driver { return d }, "has no healthcheck"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := newMem()
+			st := mkStack(c.db, inst("web", "db:healthy"))
+			res, err := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, c.drv(d), 2))
+			if err == nil || res.Failed != "db" || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v (failed %q), want db failing with %q", err, res.Failed, c.want)
+			}
+			if len(d.Objects()) != 0 {
+				t.Errorf("objects left after rollback: %v", d.Objects())
+			}
+		})
+	}
+}
+
+// Objects that changed state between plan and apply: a delete of an
+// object already gone and a stop of one that already exited succeed.
+func TestVanishedAndExitedObjects(t *testing.T) {
+	d := newMem()
+	seed(d, inst("gone"), drivers.StateRunning)
+	seed(d, inst("done"), drivers.StateRunning)
+	st := mkStack(inst("gone"), inst("done"))
+	p := mkPlan(t, st, d, planner.ModeDown)
+	// Behind the plan's back: gone vanishes, done's Stop reports not running.
+	for _, o := range d.Objects() {
+		if o.Ref.Name == obj("gone") {
+			if err := d.Delete(context.Background(), o.Ref); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	d.Fail(memdriver.Fault{Op: memdriver.OpStop, Name: obj("done"), Err: drivers.ErrNotRunning})
+	res, err := Apply(context.Background(), p, opts(st, d, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deleted != 2 || len(d.Objects()) != 0 {
+		t.Errorf("deleted %d, left %v", res.Deleted, d.Objects())
+	}
+}
+
+// Rollback walks the graph backwards: dependents are undone before their
+// dependencies, and unrelated nodes are undone at the same time.
+func TestRollbackOrderAndParallelism(t *testing.T) {
+	d := newMem()
+	insts := []*manifest.Instance{inst("a"), inst("b", "a"), inst("c", "b")}
+	deps := []string{"c"}
+	for i := range 4 {
+		insts = append(insts, inst(fmt.Sprintf("i%d", i)))
+		deps = append(deps, fmt.Sprintf("i%d", i))
+	}
+	insts = append(insts, inst("bad", deps...))
+	st := mkStack(insts...)
+	d.FailOn(memdriver.OpCreate, obj("bad"))
+	release := d.Block(memdriver.OpStop, "")
+	defer release()
+	done := make(chan *Result, 1)
+	go func() {
+		res, _ := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, d, 4))
+		done <- res
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		inFlight := 0
+		for _, c := range d.Calls() {
+			if c.Op == memdriver.OpStop && c.End.IsZero() {
+				inFlight++
+			}
+		}
+		if inFlight >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rollback never ran two undo steps at once: calls %v", d.Calls())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	res := <-done
+	if !res.RolledBack() || len(d.Objects()) != 0 {
+		t.Fatalf("rollback %v, objects left %v", res.Rollback, d.Objects())
+	}
+	for _, pair := range [][2]string{{"c", "b"}, {"b", "a"}} {
+		dependent := call(t, d, memdriver.OpDelete, obj(pair[0]))
+		dependency := call(t, d, memdriver.OpStop, obj(pair[1]))
+		if dependency.Start.Before(dependent.End) {
+			t.Errorf("rollback stopped %s before %s (its dependent) was deleted", pair[1], pair[0])
+		}
+	}
+}
+
+// With create-before-destroy and a healthcheck, the old object is removed
+// only once its successor is healthy; an unhealthy successor leaves the
+// old object untouched.
+func TestCreateBeforeDestroyWaitsForHealth(t *testing.T) {
+	for _, ok := range []bool{true, false} {
+		t.Run(fmt.Sprint("healthy=", ok), func(t *testing.T) {
+			d := newMem()
+			caps := memCaps
+			caps.CreateBeforeDestroy = true
+			d.SetCapabilities(caps)
+			old := healthy(inst("web"), "CMD", "true")
+			seed(d, old, drivers.StateRunning)
+			next := healthy(inst("web"), "CMD", "true")
+			next.Image = "alpine"
+			if ok {
+				d.HealthyAfter(obj("web"), 1)
+			} else {
+				d.NeverHealthy(obj("web"))
+			}
+			st := mkStack(next)
+			before := d.Snapshot()
+			res, err := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, d, 2))
+			var got []string
+			for _, c := range d.Calls() {
+				if c.Op != memdriver.OpObserve {
+					got = append(got, string(c.Op))
+				}
+			}
+			if ok {
+				if err != nil || strings.Join(got, " ") != "create start exec exec stop delete" {
+					t.Errorf("err %v, calls %v", err, got)
+				}
+				return
+			}
+			if err == nil || res.Failed != "web" {
+				t.Fatalf("err %v, failed %q", err, res.Failed)
+			}
+			if strings.Join(got, " ") != "create start exec exec exec stop delete" {
+				t.Errorf("calls %v: the old object must not be touched", got)
+			}
+			if after := d.Snapshot(); after != before {
+				t.Errorf("after:\n%s\nwant:\n%s", after, before)
+			}
+		})
+	}
+}

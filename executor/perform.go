@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/drivers"
@@ -80,11 +81,10 @@ func (a *applier) perform(ctx context.Context, n *rnode) error {
 				return err
 			}
 		}
-		return a.call(ctx, n, "delete", &obj.ref, func() error { return n.drv.Delete(ctx, obj.ref) },
-			func() *undoEntry {
-				obj.gone = true
-				return &undoEntry{node: n, kind: undoKeep, obj: obj}
-			})
+		return a.remove(ctx, n, obj, func() *undoEntry {
+			obj.gone = true
+			return &undoEntry{node: n, kind: undoKeep, obj: obj}
+		})
 	case planner.Update:
 		return a.update(ctx, n)
 	case planner.Replace:
@@ -117,12 +117,47 @@ func (a *applier) start(ctx context.Context, n *rnode, obj *liveObject) error {
 		func() *undoEntry { return &undoEntry{node: n, kind: undoStop, obj: obj, timeout: stopTimeout(n)} })
 }
 
+// stop stops the object. One that turns out not to be running (it exited
+// or vanished since it was observed) is left as it is, with nothing to
+// undo.
 func (a *applier) stop(ctx context.Context, n *rnode, obj *liveObject, undoable bool) error {
+	wasRunning := true
 	var undo func() *undoEntry
 	if undoable {
-		undo = func() *undoEntry { return &undoEntry{node: n, kind: undoStart, obj: obj} }
+		undo = func() *undoEntry {
+			if !wasRunning {
+				return nil
+			}
+			return &undoEntry{node: n, kind: undoStart, obj: obj}
+		}
 	}
-	return a.call(ctx, n, "stop", &obj.ref, func() error { return n.drv.Stop(ctx, obj.ref, stopTimeout(n)) }, undo)
+	return a.call(ctx, n, "stop", &obj.ref, func() error {
+		err := n.drv.Stop(ctx, obj.ref, stopTimeout(n))
+		if errors.Is(err, drivers.ErrNotRunning) || errors.Is(err, drivers.ErrNotFound) {
+			wasRunning, err = false, nil
+		}
+		return err
+	}, undo)
+}
+
+// remove deletes the object; undo says how to bring it back. One that is
+// already gone counts as deleted, with nothing to undo (it was not there
+// to restore).
+func (a *applier) remove(ctx context.Context, n *rnode, obj *liveObject, undo func() *undoEntry) error {
+	existed := true
+	return a.call(ctx, n, "delete", &obj.ref, func() error {
+		err := n.drv.Delete(ctx, obj.ref)
+		if errors.Is(err, drivers.ErrNotFound) {
+			existed, err = false, nil
+		}
+		return err
+	}, func() *undoEntry {
+		if !existed {
+			obj.gone = true
+			return nil
+		}
+		return undo()
+	})
 }
 
 // update applies the changed fields in place; a restart update then stops
@@ -180,8 +215,9 @@ func (a *applier) replace(ctx context.Context, n *rnode) error {
 				return err
 			}
 		}
-		return a.call(ctx, n, "delete", &old.ref, func() error { return n.drv.Delete(ctx, old.ref) },
-			func() *undoEntry { return &undoEntry{node: n, kind: undoRecreate, obj: old, old: lastApplied} })
+		return a.remove(ctx, n, old, func() *undoEntry {
+			return &undoEntry{node: n, kind: undoRecreate, obj: old, old: lastApplied}
+		})
 	}
 	if n.drv.Capabilities().CreateBeforeDestroy {
 		obj, err := a.create(ctx, n, t)
@@ -191,6 +227,14 @@ func (a *applier) replace(ctx context.Context, n *rnode) error {
 		n.ref = obj.ref
 		if err := a.start(ctx, n, obj); err != nil {
 			return err
+		}
+		// Blue/green: with a healthcheck, the old object goes only once
+		// its successor is healthy.
+		if _, ok := n.drv.(drivers.Execer); ok && HealthArgv(a.healthcheckOf(n)) != nil {
+			a.emit(n, PhaseHealthWait, nil, "waiting for the replacement to be healthy")
+			if err := a.waitHealthy(ctx, n); err != nil {
+				return err
+			}
 		}
 		return removeOld()
 	}
@@ -205,44 +249,80 @@ func (a *applier) replace(ctx context.Context, n *rnode) error {
 	return a.start(ctx, n, obj)
 }
 
-// rollback runs the undo entries in reverse order, one at a time, on a
-// context that ignores the apply's cancellation. Each step is reported;
-// a failed step does not stop the others.
+// rollback undoes what the apply did, on a context that ignores the
+// apply's cancellation. It walks the graph backwards: a node's undo steps
+// run (in reverse order of completion) once every node that depends on it
+// has been rolled back, so dependents are undone before what they depend
+// on, and unrelated nodes are undone in parallel within the same
+// Parallel bound. Each step is reported; a failed step does not stop the
+// others.
 func (a *applier) rollback(ctx context.Context) {
 	a.o.Journal.mark("rollback-start", "")
-	for i := len(a.undo) - 1; i >= 0; i-- {
-		u := a.undo[i]
-		if u.obj.gone && u.kind != undoKeep {
-			continue
-		}
-		step := RollbackStep{NodeID: u.node.ID, Instance: u.node.Instance, Ref: u.obj.ref}
-		drv := u.node.drv
-		switch u.kind {
-		case undoDelete:
-			step.Op, step.Detail = "delete", "created by this apply"
-		case undoStop:
-			step.Op, step.Detail = "stop", "started by this apply"
-		case undoStart:
-			step.Op, step.Detail = "start", "stopped by this apply"
-		case undoUpdate:
-			step.Op, step.Detail = "update", "restore last-applied spec"
-			if u.restart {
-				step.Detail += " and restart"
-			}
-		case undoRecreate:
-			step.Op, step.Detail = "create", "recreate from its last-applied spec"
-		case undoKeep:
-			step.Op, step.Detail = "keep", "deleted orphan is not recreated"
-		}
-		a.emit(u.node, PhaseRollingBack, nil, step.Op+" "+step.Ref.Name)
-		step.Err = a.undoOne(ctx, drv, u)
-		if step.Err != nil {
-			step.Err = fmt.Errorf("%s %s: %w", step.Op, step.Ref.Name, step.Err)
-		}
-		a.res.Rollback = append(a.res.Rollback, step)
-		a.o.Journal.rollbackStep(step)
-		a.emit(u.node, PhaseRolledBack, step.Err, step.String())
+	entries := map[*rnode][]*undoEntry{}
+	for _, u := range a.undo {
+		entries[u.node] = append(entries[u.node], u)
 	}
+	dependents := map[*rnode][]*rnode{}
+	done := map[*rnode]chan struct{}{}
+	for _, n := range a.nodes {
+		done[n] = make(chan struct{})
+		for _, d := range n.deps {
+			dependents[d] = append(dependents[d], n)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, n := range a.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[n])
+			for _, dep := range dependents[n] {
+				<-done[dep]
+			}
+			list := entries[n]
+			for i := len(list) - 1; i >= 0; i-- {
+				if u := list[i]; !u.obj.gone || u.kind == undoKeep {
+					_ = a.slot(ctx, func() error { a.undoStep(ctx, u); return nil })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// undoStep runs and reports one undo entry.
+func (a *applier) undoStep(ctx context.Context, u *undoEntry) {
+	step := RollbackStep{NodeID: u.node.ID, Instance: u.node.Instance, Ref: u.obj.ref}
+	switch u.kind {
+	case undoDelete:
+		step.Op, step.Detail = "delete", "created by this apply"
+	case undoStop:
+		step.Op, step.Detail = "stop", "started by this apply"
+	case undoStart:
+		step.Op, step.Detail = "start", "stopped by this apply"
+	case undoUpdate:
+		step.Op, step.Detail = "update", "restore last-applied spec"
+		if u.restart {
+			step.Detail += " and restart"
+		}
+	case undoRecreate:
+		step.Op, step.Detail = "create", "recreate from its last-applied spec"
+	case undoKeep:
+		step.Op, step.Detail = "keep", "deleted orphan is not recreated"
+	}
+	a.emit(u.node, PhaseRollingBack, nil, step.Op+" "+step.Ref.Name)
+	if u.kind != undoKeep {
+		a.o.Journal.op("op-start", u.node, "rollback "+step.Op, step.Ref, nil)
+	}
+	step.Err = a.undoOne(ctx, u.node.drv, u)
+	if step.Err != nil {
+		step.Err = fmt.Errorf("%s %s: %w", step.Op, step.Ref.Name, step.Err)
+	}
+	a.mu.Lock()
+	a.res.Rollback = append(a.res.Rollback, step)
+	a.mu.Unlock()
+	a.o.Journal.rollbackStep(step)
+	a.emit(u.node, PhaseRolledBack, step.Err, step.String())
 }
 
 func (a *applier) undoOne(ctx context.Context, drv drivers.Driver, u *undoEntry) error {

@@ -122,6 +122,7 @@ func TestJournalOfAppliesAndRecover(t *testing.T) {
 		t.Error("journal was not truncated at the new apply")
 	}
 	for _, want := range []string{`"type":"node-failed","node":"b"`, `"type":"rollback-start"`, `"type":"rollback-step"`,
+		`"op":"rollback delete"`,
 		`"outcome":"rolled-back"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("journal lacks %s:\n%s", want, text)
@@ -163,6 +164,39 @@ func TestRecoverInterrupted(t *testing.T) {
 	want := "the previous apply of stack demo (pid 4242 on host box, started 2026-11-27T01:00:00Z) did not finish; in flight: create demo-b (node b); done: create a."
 	if !strings.HasPrefix(r.String(), want) {
 		t.Errorf("report:\n%s\nwant prefix:\n%s", r, want)
+	}
+}
+
+// A crash during a rollback reports the undo call that was running.
+func TestRecoverDuringRollback(t *testing.T) {
+	dir := t.TempDir()
+	lines := []string{
+		`{"time":"2026-11-27T01:00:00Z","type":"begin","stack":"demo","fingerprint":"abc","pid":7,"host":"box"}`,
+		`{"time":"2026-11-27T01:00:01Z","type":"op-start","node":"a","op":"create","ref":{"backend":"lxc","name":"demo-a"}}`,
+		`{"time":"2026-11-27T01:00:01Z","type":"op-done","node":"a","op":"create","ref":{"backend":"lxc","name":"demo-a"}}`,
+		`{"time":"2026-11-27T01:00:02Z","type":"op-start","node":"b","op":"create","ref":{"backend":"lxc","name":"demo-b"}}`,
+		`{"time":"2026-11-27T01:00:02Z","type":"op-failed","node":"b","op":"create","ref":{"backend":"lxc","name":"demo-b"},"error":"boom"}`,
+		`{"time":"2026-11-27T01:00:02Z","type":"node-failed","node":"b","action":"create","error":"boom"}`,
+		`{"time":"2026-11-27T01:00:02Z","type":"rollback-start"}`,
+		`{"time":"2026-11-27T01:00:03Z","type":"op-start","node":"a","op":"rollback delete","ref":{"backend":"lxc","name":"demo-a"}}`,
+	}
+	if err := os.WriteFile(filepath.Join(dir, "demo.journal"), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j, err := OpenJournal(dir, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	r, err := j.Recover()
+	if err != nil || r == nil {
+		t.Fatalf("Recover = %v, %v", r, err)
+	}
+	if !r.RollingBack || len(r.InFlight) != 1 || r.InFlight[0].Op != "rollback delete" || strings.Join(r.Failed, ",") != "create b" {
+		t.Errorf("recovery = %+v", r)
+	}
+	if !strings.Contains(r.String(), "(it was rolling back); in flight: rollback delete demo-a (node a)") {
+		t.Errorf("report: %s", r)
 	}
 }
 

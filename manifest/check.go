@@ -32,9 +32,10 @@ func ValidName(s string) bool { return len(s) <= 63 && hostLabelRE.MatchString(s
 // checker runs the semantic checks the schema cannot express, on the typed
 // stack, reporting at the positions of the fields involved.
 type checker struct {
-	st   *Stack
-	pos  positions
-	errs *errorList
+	st     *Stack
+	pos    positions
+	errs   *errorList
+	pruned *pruned // parts cut after schema errors; checks skip what they touch
 }
 
 func (c *checker) at(tokens ...string) location {
@@ -111,7 +112,9 @@ func (c *checker) run() {
 	for _, name := range names {
 		c.instance(c.st.Instances[name])
 	}
-	c.objectNames(names)
+	if !c.pruned.name {
+		c.objectNames(names)
+	}
 	c.vmids(names)
 	c.cycles(names)
 }
@@ -120,7 +123,7 @@ func (c *checker) providers() {
 	for _, name := range sortedKeys(c.st.Providers) {
 		p := c.st.Providers[name]
 		base := []string{"providers", name}
-		if p.Type != "proxmox" {
+		if p.Type != "proxmox" || c.pruned.under(base...) {
 			continue
 		}
 		token := p.TokenID != "" || p.TokenSecret != ""
@@ -155,6 +158,7 @@ func (c *checker) instance(in *Instance) {
 	if in.Provider != "" {
 		p, ok := c.st.Providers[in.Provider]
 		switch {
+		case !ok && c.pruned.providers[in.Provider]:
 		case !ok:
 			c.errVal(tok("provider"), "unknown provider %q%s", in.Provider, known("providers", sortedKeys(c.st.Providers), in.Provider))
 		case p.Type != want:
@@ -169,6 +173,9 @@ func (c *checker) instance(in *Instance) {
 		}
 		switch len(pve) {
 		case 0:
+			if len(c.pruned.providers) > 0 {
+				break
+			}
 			c.errVal(tok("backend"), "backend %s needs a provider: add one of type proxmox under providers", in.Backend)
 		case 1:
 			in.Provider = pve[0]
@@ -186,11 +193,11 @@ func (c *checker) instance(in *Instance) {
 	// What the backend needs to build the guest.
 	switch in.Backend {
 	case BackendCrun, BackendRunc:
-		if in.Image == "" {
+		if in.Image == "" && !c.pruned.under(tok("image")...) {
 			c.errKey(base, "missing required field \"image\" (backend %s runs an image: dir:PATH, oci:PATH[:TAG], tar:PATH or a registry reference)", in.Backend)
 		}
 	case BackendProxmoxLXC:
-		if in.Ostemplate == "" && in.Clone == nil {
+		if in.Ostemplate == "" && in.Clone == nil && !c.pruned.under(tok("ostemplate")...) && !c.pruned.under(tok("clone")...) {
 			c.errKey(base, "backend proxmox-lxc needs ostemplate (a template volume) or clone")
 		}
 		if in.Ostemplate != "" && in.Clone != nil {
@@ -208,7 +215,7 @@ func (c *checker) instance(in *Instance) {
 	}
 
 	// Healthcheck and dependencies.
-	if hc := in.Healthcheck; hc != nil && !hc.Disable && len(hc.Test) == 0 {
+	if hc := in.Healthcheck; hc != nil && !hc.Disable && len(hc.Test) == 0 && !c.pruned.under(tok("healthcheck")...) {
 		c.errKey(tok("healthcheck"), "a healthcheck needs test (or disable: true)")
 	}
 	if hc := in.Healthcheck; hc != nil && len(hc.Test) > 0 {
@@ -225,9 +232,10 @@ func (c *checker) instance(in *Instance) {
 		d := in.DependsOn[dep]
 		target, ok := c.st.Instances[dep]
 		switch {
+		case !ok && c.pruned.instances[dep]:
 		case !ok:
 			c.errKey(tok("depends_on", dep), "unknown instance %q%s", dep, known("instances", sortedKeys(c.st.Instances), dep))
-		case d.Condition == ConditionHealthy && (target.Healthcheck == nil || target.Healthcheck.Disable):
+		case d.Condition == ConditionHealthy && (target.Healthcheck == nil || target.Healthcheck.Disable) && !c.pruned.under("instances", dep, "healthcheck"):
 			c.errKey(tok("depends_on", dep), "condition healthy needs a healthcheck on %s, which has none", dep)
 		}
 	}

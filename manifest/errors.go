@@ -63,12 +63,20 @@ func FieldErrors(err error) []*FieldError {
 
 // errorList collects FieldErrors while a file loads.
 type errorList struct {
-	file string
-	errs []*FieldError
-	seen map[string]bool
+	file    string
+	errs    []*FieldError
+	seen    map[string]bool
+	dropped int // errors past maxErrors
 }
 
+// maxErrors bounds the report: past it, one line says how many were left out.
+const maxErrors = 100
+
 func (l *errorList) add(p pos, path string, format string, args ...any) {
+	if len(l.errs) >= maxErrors {
+		l.dropped++
+		return
+	}
 	e := &FieldError{File: l.file, Line: p.Line, Col: p.Col, Path: path, Msg: fmt.Sprintf(format, args...)}
 	key := e.Error()
 	if l.seen == nil {
@@ -104,9 +112,12 @@ func (l *errorList) err() error {
 		}
 		return a.Msg < b.Msg
 	})
-	errs := make([]error, len(l.errs))
+	errs := make([]error, len(l.errs), len(l.errs)+1)
 	for i, e := range l.errs {
 		errs[i] = e
+	}
+	if l.dropped > 0 {
+		errs = append(errs, &FieldError{File: l.file, Msg: fmt.Sprintf("and %d more problems not shown", l.dropped)})
 	}
 	return errors.Join(errs...)
 }

@@ -130,17 +130,30 @@ func load(file, dir string, data []byte, projectName string, env, dotenv map[str
 	if err != nil {
 		return nil, err
 	}
+	var pr pruned
 	if err := validator.Validate(generic); err != nil {
-		schemaErrors(err, generic, pos, errs)
-		return nil, errs.err()
+		// Report the schema errors, then cut the offending values out and
+		// run the remaining checks on the rest, so one run shows every
+		// problem. Errors caused only by the cuts are not reported.
+		bad, ok := schemaErrors(err, generic, pos, errs)
+		for round := 0; ok; round++ {
+			if ok = pr.cut(generic, bad); !ok || round == 5 {
+				break
+			}
+			err := validator.Validate(generic)
+			if err == nil {
+				break
+			}
+			bad, ok = schemaErrors(err, generic, pos, nil)
+		}
+		if !ok {
+			return nil, errs.err()
+		}
 	}
 
 	doc := generic.(map[string]any)
-	n := &normalizer{pos: pos, errs: errs, lookup: lookup, dir: dir}
+	n := &normalizer{pos: pos, errs: errs, lookup: lookup, dir: dir, pruned: &pr}
 	n.document(doc)
-	if !errs.empty() {
-		return nil, errs.err()
-	}
 	st, err := decodeStack(doc)
 	if err != nil {
 		errs.add(pos1, "", "internal error: the stack passed the schema but does not decode: %v", err)
@@ -153,7 +166,7 @@ func load(file, dir string, data []byte, projectName string, env, dotenv map[str
 	for name, in := range st.Instances {
 		in.Name = name
 	}
-	c := &checker{st: st, pos: pos, errs: errs}
+	c := &checker{st: st, pos: pos, errs: errs, pruned: &pr}
 	c.stackName(projectName, lookup)
 	c.run()
 	if !errs.empty() {
@@ -173,14 +186,14 @@ func parseYAML(data []byte, errs *errorList) (*yaml.Node, bool) {
 			errs.add(pos1, "", "the file is empty: a stack file needs at least an instances: mapping")
 			return nil, false
 		}
-		msg, line := err.Error(), 0
+		msg, line := err.Error(), 1
 		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = m[2]
 		} else {
 			msg = strings.TrimPrefix(msg, "yaml: ")
 		}
-		errs.add(pos{line, 1}, "", "invalid YAML: %s", msg)
+		errs.add(pos{max(line, firstBadLine(data)), 1}, "", "invalid YAML: %s", msg)
 		return nil, false
 	}
 	var extra yaml.Node
@@ -224,4 +237,98 @@ func decodeStack(doc map[string]any) (*Stack, error) {
 		st.Instances = map[string]*Instance{}
 	}
 	return &st, nil
+}
+
+// firstBadLine finds the line a YAML syntax error is on: yaml.v3 often
+// names the line where the enclosing block starts, so look for the
+// shortest prefix of whole lines that fails to parse (binary search: a
+// prefix of a good prefix is good).
+func firstBadLine(data []byte) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	bad := func(n int) bool {
+		var node yaml.Node
+		return yaml.Unmarshal(bytes.Join(lines[:n], nil), &node) != nil
+	}
+	if !bad(len(lines)) {
+		return 0
+	}
+	lo, hi := 0, len(lines) // bad(hi) holds; find the smallest such hi
+	for lo+1 < hi {
+		mid := (lo + hi) / 2
+		if bad(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// pruned records what the loader cut out of a document that failed the
+// schema, so the semantic checks neither trip over it nor blame others.
+type pruned struct {
+	instances map[string]bool // whole instances cut (their name is still valid as a target)
+	providers map[string]bool
+	name      bool
+	touched   map[string]bool // pathKey of every cut value and of its ancestors
+}
+
+// mark records that the value at tokens was cut.
+func (p *pruned) mark(tokens []string) {
+	if p.touched == nil {
+		p.touched = map[string]bool{}
+	}
+	for n := len(tokens); n >= 0; n-- {
+		p.touched[pathKey(tokens[:n])] = true
+	}
+}
+
+// under reports whether the value at tokens, or anything inside it, was cut.
+func (p *pruned) under(tokens ...string) bool { return p.touched[pathKey(tokens)] }
+
+// cut deletes the values at paths from doc. A value inside a list takes
+// the whole list with it (list positions must not shift); a broken
+// instance or provider goes whole. It returns false when the document
+// itself or a whole top-level section is broken.
+func (p *pruned) cut(doc any, paths [][]string) bool {
+	root := asMap(doc)
+	if root == nil {
+		return false
+	}
+	for _, path := range paths {
+		// Cut at the first list.
+		v := any(root)
+		for i, t := range path {
+			if _, isList := v.([]any); isList {
+				path = path[:i]
+				break
+			}
+			v = asMap(v)[t]
+		}
+		switch {
+		case len(path) == 0:
+			return false
+		case len(path) == 1 && (path[0] == "instances" || path[0] == "providers"):
+			return false
+		case len(path) == 2 && path[0] == "instances":
+			if p.instances == nil {
+				p.instances = map[string]bool{}
+			}
+			p.instances[path[1]] = true
+		case len(path) == 2 && path[0] == "providers":
+			if p.providers == nil {
+				p.providers = map[string]bool{}
+			}
+			p.providers[path[1]] = true
+		case len(path) == 1 && path[0] == "name":
+			p.name = true
+		}
+		parent := asMap(valueAt(root, path[:len(path)-1]))
+		if parent == nil {
+			return false
+		}
+		delete(parent, path[len(path)-1])
+		p.mark(path)
+	}
+	return true
 }

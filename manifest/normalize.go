@@ -18,6 +18,17 @@ type normalizer struct {
 	errs   *errorList
 	lookup lookupFunc
 	dir    string
+	pruned *pruned // values that fail here are cut too, like schema errors
+}
+
+// fail reports a problem with the value at tokens and cuts it from m[key].
+func (n *normalizer) fail(m map[string]any, key string, tokens []string, format string, args ...any) {
+	loc := n.at(tokens...)
+	n.errs.add(loc.value, loc.display, format, args...)
+	delete(m, key)
+	if n.pruned != nil {
+		n.pruned.mark(tokens)
+	}
 }
 
 // Defaults applied by Load (Compose's where Compose has one).
@@ -105,8 +116,7 @@ func (n *normalizer) instance(name string, in map[string]any) {
 		if s, ok := in[k].(string); ok {
 			words, err := SplitCommand(s)
 			if err != nil {
-				loc := n.at(tok(k)...)
-				n.errs.add(loc.value, loc.display, "%v", err)
+				n.fail(in, k, tok(k), "%v", err)
 				continue
 			}
 			in[k] = stringsToAny(words)
@@ -154,8 +164,7 @@ func (n *normalizer) instance(name string, in map[string]any) {
 	if s, ok := in["image"].(string); ok {
 		ref, err := ParseImageRef(s)
 		if err != nil {
-			loc := n.at(tok("image")...)
-			n.errs.add(loc.value, loc.display, "%v", err)
+			n.fail(in, "image", tok("image"), "%v", err)
 		} else {
 			in["image"] = ref.absolute(n.dir).String()
 		}
@@ -330,8 +339,7 @@ func (n *normalizer) size(m map[string]any, key string, tokens []string) {
 	}
 	b, err := ParseByteSize(s)
 	if err != nil {
-		loc := n.at(tokens...)
-		n.errs.add(loc.value, loc.display, "%v", err)
+		n.fail(m, key, tokens, "%v", err)
 		return
 	}
 	m[key] = int64(b)
@@ -344,8 +352,7 @@ func (n *normalizer) duration(m map[string]any, key string, tokens []string) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		loc := n.at(tokens...)
-		n.errs.add(loc.value, loc.display, "%q is not a duration: want e.g. 30s, 1m30s, 500ms", s)
+		n.fail(m, key, tokens, "%q is not a duration: want e.g. 30s, 1m30s, 500ms", s)
 		return
 	}
 	m[key] = time.Duration(d).String()

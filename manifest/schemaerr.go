@@ -3,6 +3,7 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"sort"
 
 	"strings"
 
@@ -45,17 +46,38 @@ var printer = message.NewPrinter(language.English)
 
 // schemaErrors turns the validator's error tree into FieldErrors at the
 // YAML positions of the offending values.
-func schemaErrors(err error, doc any, pos positions, errs *errorList) {
+//
+// It returns the paths of the offending values (an unknown key, a field
+// that does not apply, an object missing a required field ...), which the
+// loader prunes to run the remaining checks on what is left; ok is false
+// when the error cannot be tied to a value.
+func schemaErrors(err error, doc any, pos positions, errs *errorList) (bad [][]string, ok bool) {
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		errs.add(pos1, "", "schema validation: %v", err)
-		return
+		if errs != nil {
+			errs.add(pos1, "", "schema validation: %v", err)
+		}
+		return nil, false
 	}
 	var leaves []*jsonschema.ValidationError
 	collectLeaves(ve, doc, &leaves)
 	for _, l := range leaves {
-		reportLeaf(l, doc, pos, errs)
+		if errs != nil {
+			reportLeaf(l, doc, pos, errs)
+		}
+		loc := l.InstanceLocation
+		switch k := l.ErrorKind.(type) {
+		case *kind.AdditionalProperties:
+			for _, p := range k.Properties {
+				bad = append(bad, append(loc[:len(loc):len(loc)], p))
+			}
+		case *kind.PropertyNames:
+			bad = append(bad, append(loc[:len(loc):len(loc)], k.Property))
+		default:
+			bad = append(bad, loc)
+		}
 	}
+	return bad, true
 }
 
 var pos1 = pos{1, 1}
@@ -89,8 +111,17 @@ func collectLeaves(e *jsonschema.ValidationError, doc any, out *[]*jsonschema.Va
 			var one []*jsonschema.ValidationError
 			collectLeaves(fitting[0], doc, &one)
 			if len(one) == 1 && len(one[0].InstanceLocation) == len(e.InstanceLocation) {
-				if c, ok := one[0].ErrorKind.(*kind.Const); ok {
-					*out = append(*out, &jsonschema.ValidationError{InstanceLocation: e.InstanceLocation, ErrorKind: &kind.Type{Want: append([]string{quoteValue(c.Want)}, want...)}})
+				var vals []string
+				switch c := one[0].ErrorKind.(type) {
+				case *kind.Const:
+					vals = []string{quoteValue(c.Want)}
+				case *kind.Enum:
+					for _, w := range c.Want {
+						vals = append(vals, quoteValue(w))
+					}
+				}
+				if vals != nil {
+					*out = append(*out, &jsonschema.ValidationError{InstanceLocation: e.InstanceLocation, ErrorKind: &kind.Type{Got: jsonType(valueAt(doc, e.InstanceLocation)), Want: append(vals, want...)}})
 					return
 				}
 			}
@@ -166,14 +197,22 @@ func reportLeaf(e *jsonschema.ValidationError, doc any, where positions, errs *e
 	secret := isSecretPath(tokens)
 	switch k := e.ErrorKind.(type) {
 	case *kind.Type:
-		msg := "must be " + orList(article(k.Want))
+		got := ""
 		if k.Got != "" {
-			msg += " (got " + article([]string{k.Got})[0] + ")"
+			got = " (got " + article([]string{k.Got})[0] + ")"
+		}
+		if v, ok := valueAt(doc, tokens).(string); ok && !secret {
+			got = fmt.Sprintf(" (got %q)", v)
 		}
 		if len(k.Want) == 1 && k.Want[0] == "string" && k.Got != "object" && k.Got != "array" {
-			msg += "; quote the value to make it text"
+			if help := patternAt(tokens, doc); help != "" {
+				errs.add(at, loc.display, "%s%s", help, got)
+				return
+			}
+			errs.add(at, loc.display, "must be a string%s; quote the value to make it text", got)
+			return
 		}
-		errs.add(at, loc.display, "%s", msg)
+		errs.add(at, loc.display, "must be %s%s", orList(article(sortTypes(k.Want))), got)
 	case *kind.Enum:
 		if len(tokens) == 1 && tokens[0] == "version" {
 			errs.add(at, loc.display, "unsupported version %s: this berth reads version 1", quoteValue(k.Got))
@@ -279,6 +318,31 @@ func notApplicable(tokens []string, doc any) string {
 	return field + " is not allowed here"
 }
 
+// patternAt returns the words for the pattern the schema sets at tokens
+// ("not a duration: ..."), if there is one.
+func patternAt(tokens []string, doc any) string {
+	n, _ := getNav()
+	if n == nil {
+		return ""
+	}
+	for _, s := range n.at(tokens, doc) {
+		if p, ok := s["pattern"].(string); ok && patternHelp[p] != "" {
+			return patternHelp[p]
+		}
+	}
+	return ""
+}
+
+var typeOrder = map[string]int{"string": 1, "integer": 2, "number": 3, "boolean": 4, "object": 5, "array": 6, "null": 7}
+
+// sortTypes orders JSON type names from the most to the least usual; quoted
+// constants ("auto") come first.
+func sortTypes(ts []string) []string {
+	out := append([]string{}, ts...)
+	sort.SliceStable(out, func(i, j int) bool { return typeOrder[out[i]] < typeOrder[out[j]] })
+	return out
+}
+
 func valueAt(doc any, tokens []string) any {
 	v := doc
 	for _, t := range tokens {
@@ -332,7 +396,7 @@ func quoteValue(v any) string {
 }
 
 var typeWords = map[string]string{
-	"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+	"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
 	"object": "a mapping", "array": "a list", "null": "empty",
 }
 

@@ -122,8 +122,8 @@ func interpolateTree(root *yaml.Node, lookup lookupFunc, errs *errorList, warn f
 // maxDepth bounds nesting, and maxNodes bounds alias expansion (a "billion
 // laughs" document), so no input can exhaust the loader.
 const (
-	maxDepth = 200
-	maxNodes = 200000
+	maxDepth = 100
+	maxNodes = 20000
 )
 
 // interpolated marks a scalar whose text came from interpolation; the schema

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,11 @@ import (
 // built binary use it; it is not for users.
 const testDriverEnv = "BERTH_TEST_MEMDRIVER_DIR"
 
+// testDriverBlockEnv ("op:object-name[,op:object-name...]") makes those
+// calls of the test driver hang until their context ends, so tests can
+// interrupt a run mid-action.
+const testDriverBlockEnv = "BERTH_TEST_MEMDRIVER_BLOCK"
+
 // openTestDriver serves the test hook; ok is false when it is not set.
 func openTestDriver(backend string, p *manifest.Provider, _ *manifest.Stack) (drivers.Driver, bool, error) {
 	dir := os.Getenv(testDriverEnv)
@@ -32,6 +38,11 @@ func openTestDriver(backend string, p *manifest.Provider, _ *manifest.Stack) (dr
 		name += "@" + p.Name
 	}
 	d := &persistedMem{Driver: memdriver.New(backend), path: filepath.Join(dir, name+".json")}
+	for _, b := range strings.Split(os.Getenv(testDriverBlockEnv), ",") {
+		if op, obj, ok := strings.Cut(b, ":"); ok {
+			d.Block(memdriver.Op(op), obj) // never released: only cancellation ends it
+		}
+	}
 	data, err := os.ReadFile(d.path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, true, err

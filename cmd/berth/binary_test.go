@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/executor"
 )
@@ -86,4 +92,100 @@ func TestBinaryExitCodes(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "pid") {
 		t.Errorf("up while locked: exit %d, stderr:\n%s", code, errs)
 	}
+}
+
+// TestBinaryInterrupt sends SIGINT to a running `berth up` whose second
+// create hangs: the first signal must roll back (nothing left, exit 130);
+// when the rollback hangs too, a second signal must exit at once with 130.
+func TestBinaryInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "berth")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	stack := filepath.Join(dir, "berth.yaml")
+	if err := os.WriteFile(stack, []byte(demoStack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, signals := range []int{1, 2} {
+		memDir := filepath.Join(dir, fmt.Sprintf("mem%d", signals))
+		if err := os.Mkdir(memDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		block := "create:demo-web"
+		if signals == 2 {
+			// The rollback's stop of db hangs too (rollback is not
+			// cancellable): only the second signal can end the run.
+			block += ",stop:demo-db"
+		}
+		cmd := exec.Command(bin, "up", "--progress", "plain")
+		cmd.Env = append(os.Environ(), testDriverEnv+"="+memDir, testDriverBlockEnv+"="+block,
+			"BERTH_STATE_DIR="+filepath.Join(dir, "state"), "BERTH_FILE="+stack)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		errb := &syncBuffer{}
+		cmd.Stderr = errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Wait, by output not by time, until web's create is in flight.
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "web create running: create demo-web") {
+				break
+			}
+		}
+		for i := 0; i < signals; i++ {
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 && signals == 2 {
+				// The second signal only counts once the first was seen.
+				for !strings.Contains(errb.String(), "interrupt again") {
+					time.Sleep(5 * time.Millisecond) // polling, not a timed assertion
+				}
+			}
+		}
+		go io.Copy(io.Discard, stdout)
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("%d signal(s): berth up ended with %v, want exit 130\nstderr:\n%s", signals, err, errb.String())
+		}
+		data, _ := os.ReadFile(filepath.Join(memDir, "lxc.json"))
+		left := strings.Count(string(data), `"name": "demo-`)
+		switch signals {
+		case 1:
+			if left != 0 || !strings.Contains(errb.String(), "Interrupted.") || !strings.Contains(errb.String(), "delete demo-db") {
+				t.Errorf("one signal: %d objects left, want a full rollback\nstderr:\n%s", left, errb.String())
+			}
+		case 2:
+			if !strings.Contains(errb.String(), "aborted") {
+				t.Errorf("two signals: stderr lacks the abort notice:\n%s", errb.String())
+			}
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

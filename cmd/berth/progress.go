@@ -37,11 +37,11 @@ func newProgress(mode string, st streams) (progress, error) {
 	switch mode {
 	case "", progressAuto:
 		if st.OutTTY {
-			return newTTYProgress(st.Out, st.Color, st.Width, 100*time.Millisecond), nil
+			return newTTYProgress(st, 100*time.Millisecond), nil
 		}
 		return &plainProgress{w: st.Out}, nil
 	case progressTTY:
-		return newTTYProgress(st.Out, st.Color, st.Width, 100*time.Millisecond), nil
+		return newTTYProgress(st, 100*time.Millisecond), nil
 	case progressPlain:
 		return &plainProgress{w: st.Out}, nil
 	case progressJSON:
@@ -126,11 +126,12 @@ func (p *jsonProgress) Event(e executor.Event) {
 // ttyProgress is the live view: one line per plan node with a spinner,
 // its phase and elapsed time, redrawn in place.
 type ttyProgress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	color bool
-	width int
-	now   func() time.Time
+	mu     sync.Mutex
+	w      io.Writer
+	color  bool
+	width  int
+	height int // rows available; more actions than fit are summarised
+	now    func() time.Time
 
 	rows  []*progressRow
 	byID  map[string]*progressRow
@@ -152,10 +153,10 @@ type progressRow struct {
 
 var spinnerFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
-// newTTYProgress makes a live view redrawn every tick (0: only on events,
-// as the tests use it).
-func newTTYProgress(w io.Writer, color bool, width int, tick time.Duration) *ttyProgress {
-	return &ttyProgress{w: w, color: color, width: width, now: time.Now, byID: map[string]*progressRow{}, tick: tick}
+// newTTYProgress makes a live view on st.Out redrawn every tick (0: only
+// on events, as the tests use it).
+func newTTYProgress(st streams, tick time.Duration) *ttyProgress {
+	return &ttyProgress{w: st.Out, color: st.Color, width: st.Width, height: st.Height, now: time.Now, byID: map[string]*progressRow{}, tick: tick}
 }
 
 func (p *ttyProgress) Start(pl *planner.Plan) {
@@ -234,23 +235,67 @@ func (p *ttyProgress) Finish() {
 }
 
 // draw rewrites the block of rows in place: move to the first row drawn
-// last time, then clear and print each row.
+// last time, then clear and print each row. Cursor movement cannot reach
+// lines scrolled off the screen, so when there are more actions than
+// terminal rows, finished and waiting ones are folded into one count line.
 func (p *ttyProgress) draw() {
 	var b strings.Builder
 	if p.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dF", p.drawn)
 	}
+	rows, folded := p.visibleRows()
 	width := 0
-	for _, r := range p.rows {
+	for _, r := range rows {
 		width = max(width, utf8.RuneCountInString(r.id))
 	}
-	for _, r := range p.rows {
+	lines := 0
+	for _, r := range rows {
 		b.WriteString("\x1b[2K")
 		b.WriteString(p.line(r, width))
 		b.WriteByte('\n')
+		lines++
 	}
-	p.drawn = len(p.rows)
+	if folded != "" {
+		b.WriteString("\x1b[2K")
+		b.WriteString(folded)
+		b.WriteByte('\n')
+		lines++
+	}
+	// Keep the block as tall as before so no stale line stays below it.
+	for ; lines < p.drawn; lines++ {
+		b.WriteString("\x1b[2K\n")
+	}
+	p.drawn = lines
 	io.WriteString(p.w, b.String())
+}
+
+// visibleRows picks the rows that fit the terminal and summarises the rest.
+func (p *ttyProgress) visibleRows() ([]*progressRow, string) {
+	limit := p.height - 2 // keep the cursor line and one spare
+	if p.height <= 0 || len(p.rows) <= limit {
+		return p.rows, ""
+	}
+	if limit < 2 {
+		limit = 2
+	}
+	var shown []*progressRow
+	counts := map[string]int{}
+	for _, r := range p.rows {
+		busy := r.phase != executor.PhaseWaiting && r.phase != executor.PhaseDone && r.phase != executor.PhaseSkipped
+		if busy && len(shown) < limit-1 {
+			shown = append(shown, r)
+			continue
+		}
+		counts[phaseName(r.phase)]++
+	}
+	var parts []string
+	for _, ph := range []executor.Phase{executor.PhaseDone, executor.PhaseRunning, executor.PhaseHealthWait, executor.PhaseWaiting,
+		executor.PhaseSkipped, executor.PhaseFailed, executor.PhaseRollingBack, executor.PhaseRolledBack} {
+		if n := counts[phaseName(ph)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, phaseName(ph)))
+		}
+	}
+	return shown, fmt.Sprintf("  … %s", strings.Join(parts, ", "))
 }
 
 func (p *ttyProgress) line(r *progressRow, idWidth int) string {

@@ -72,7 +72,7 @@ func TestJSONProgress(t *testing.T) {
 
 func TestTTYProgressRedrawsInPlace(t *testing.T) {
 	var buf bytes.Buffer
-	p := newTTYProgress(&buf, false, 0, 0)
+	p := newTTYProgress(streams{Out: &buf}, 0)
 	p.now = func() time.Time { return t0.Add(10 * time.Second) }
 	p.Start(&planner.Plan{Nodes: []*planner.Node{
 		{ID: "db", Action: planner.Create},
@@ -109,7 +109,7 @@ func TestTTYProgressRedrawsInPlace(t *testing.T) {
 
 func TestTTYProgressColourAndWidth(t *testing.T) {
 	var buf bytes.Buffer
-	p := newTTYProgress(&buf, true, 20, 0)
+	p := newTTYProgress(streams{Out: &buf, Color: true, Width: 20}, 0)
 	p.Event(executor.Event{Time: t0, NodeID: "a-very-long-instance-name", Action: planner.Create, Phase: executor.PhaseDone})
 	out := buf.String()
 	if !strings.Contains(out, "\x1b[32m") || !strings.Contains(out, "\x1b[0m") {
@@ -145,5 +145,31 @@ func TestProgressModes(t *testing.T) {
 	}
 	if _, err := newProgress("fancy", streams{}); err == nil || !strings.Contains(err.Error(), "want auto, tty, plain or json") {
 		t.Errorf("bad mode error = %v", err)
+	}
+}
+
+func TestTTYProgressFoldsRowsThatDoNotFit(t *testing.T) {
+	var buf bytes.Buffer
+	p := newTTYProgress(streams{Out: &buf, Height: 5}, 0)
+	var nodes []*planner.Node
+	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+		nodes = append(nodes, &planner.Node{ID: id, Action: planner.Create})
+	}
+	p.Start(&planner.Plan{Nodes: nodes})
+	p.Event(executor.Event{Time: t0, NodeID: "a", Action: planner.Create, Phase: executor.PhaseDone})
+	p.Event(executor.Event{Time: t0, NodeID: "b", Action: planner.Create, Phase: executor.PhaseRunning})
+	p.Event(executor.Event{Time: t0, NodeID: "c", Action: planner.Create, Phase: executor.PhaseFailed})
+	p.Finish()
+	out := buf.String()
+	last := out[strings.LastIndex(out, "\x1b[3F")+len("\x1b[3F"):]
+	rows := strings.Split(strings.TrimSuffix(strings.ReplaceAll(last, "\x1b[2K", ""), "\n"), "\n")
+	if len(rows) != 3 {
+		t.Fatalf("last frame has %d lines, want 3 (height 5 - 2):\n%q", len(rows), last)
+	}
+	if !strings.HasPrefix(rows[0], "⠋ b") || !strings.HasPrefix(rows[1], "✘ c") {
+		t.Errorf("busy rows not shown first: %q", rows)
+	}
+	if rows[2] != "  … 1 done, 3 waiting" {
+		t.Errorf("fold line = %q", rows[2])
 	}
 }

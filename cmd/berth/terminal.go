@@ -17,6 +17,7 @@ type streams struct {
 	OutTTY   bool // stdout is a terminal: live redraws are possible
 	Color    bool // stdout is a terminal, NO_COLOR is unset and TERM is not dumb
 	Width    int  // terminal columns (0: unknown)
+	Height   int  // terminal rows (0: unknown)
 }
 
 // detectStreams describes the process's real streams. out and errw are the
@@ -30,7 +31,7 @@ func detectStreams(in io.Reader, out, errw io.Writer) streams {
 	if s.OutTTY {
 		if f, ok := out.(*os.File); ok {
 			if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
-				s.Width = int(ws.Col)
+				s.Width, s.Height = int(ws.Col), int(ws.Row)
 			}
 		}
 	}

@@ -23,40 +23,70 @@ const (
 
 // authenticate returns the user and token name, or a 401 reason phrase.
 // GET/POST /access/ticket need no authentication.
-func (s *Sim) authenticate(req *http.Request, rel string) (user, token, reason string) {
+func (s *Sim) authenticate(req *http.Request, rel string) (id identity, reason string) {
 	if rel == "/access/ticket" && (req.Method == "GET" || req.Method == "POST") {
-		return "", "", ""
+		return identity{}, ""
 	}
 	if h := req.Header.Get("Authorization"); strings.HasPrefix(h, "PVEAPIToken=") {
 		v := strings.TrimPrefix(h, "PVEAPIToken=")
-		id, secret, ok := strings.Cut(v, "=")
+		tid, secret, ok := strings.Cut(v, "=")
 		if !ok {
 			// some clients separate the secret with ':'
 			if i := strings.LastIndexByte(v, ':'); i > 0 {
-				id, secret, ok = v[:i], v[i+1:], true
+				tid, secret, ok = v[:i], v[i+1:], true
 			}
 		}
-		if !ok || id != s.opts.TokenID || subtle.ConstantTimeCompare([]byte(secret), []byte(s.opts.TokenSecret)) != 1 {
-			return "", "", reasonAuthFailed
+		tok := s.lookupToken(tid)
+		if !ok || tok == nil || subtle.ConstantTimeCompare([]byte(secret), []byte(tok.Secret)) != 1 {
+			return identity{}, reasonAuthFailed
 		}
-		u, t, _ := strings.Cut(id, "!")
-		return u, t, ""
+		u, t, _ := strings.Cut(tid, "!")
+		out := identity{user: u, token: t}
+		if tok.Privs != nil {
+			out.privs = map[string]bool{}
+			for _, p := range tok.Privs {
+				out.privs[p] = true
+			}
+		}
+		return out, ""
 	}
 	ticket := ""
 	if c, err := req.Cookie("PVEAuthCookie"); err == nil {
 		ticket = c.Value
 	}
 	if ticket == "" {
-		return "", "", reasonNoTicket
+		return identity{}, reasonNoTicket
 	}
 	u, ok := s.verifyTicket(ticket)
 	if !ok {
-		return "", "", reasonAuthFailed
+		return identity{}, reasonAuthFailed
 	}
 	if req.Method != "GET" && !s.verifyCSRF(u, req.Header.Get("CSRFPreventionToken")) {
-		return "", "", reasonBadCSRF
+		return identity{}, reasonBadCSRF
 	}
-	return u, "", ""
+	return identity{user: u}, ""
+}
+
+func (s *Sim) lookupToken(id string) *Token {
+	if id == s.opts.TokenID {
+		return &Token{ID: id, Secret: s.opts.TokenSecret}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.tokens {
+		if s.tokens[i].ID == id {
+			return &s.tokens[i]
+		}
+	}
+	return nil
+}
+
+// AddToken registers another API token (e.g. a read-only one with
+// AuditPrivs for permission-failure tests).
+func (s *Sim) AddToken(t Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens = append(s.tokens, t)
 }
 
 func (s *Sim) sign(data string) string {

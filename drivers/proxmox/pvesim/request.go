@@ -21,7 +21,12 @@ type reqCtx struct {
 	user   string // user@realm
 	token  string // token name, "" for ticket sessions
 	node   string // uri {node}, when present
+	id     identity
 }
+
+// canAudit is the VM.Audit filter PVE applies to guest listings: entries
+// the caller may not audit are silently left out.
+func (r *reqCtx) canAudit() bool { return r.id.has("VM.Audit") }
 
 func (r *reqCtx) has(k string) bool   { _, ok := r.params[k]; return ok }
 func (r *reqCtx) str(k string) string { return r.params[k] }
@@ -66,6 +71,9 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 		rel = "/"
 	case strings.HasPrefix(path, "/api2/json/"):
 		rel = "/" + strings.Trim(strings.TrimPrefix(path, "/api2/json/"), "/")
+	case path == "/pvesim" || len(path) > 8 && path[:8] == "/pvesim/":
+		rel = path
+		return s.control(req, rel)
 	default:
 		rel = path
 		return errorResponse(errf(501, "no such uri"))
@@ -77,7 +85,7 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 		return errorResponse(errf(501, "chunked transfer encoding not supported"))
 	}
 
-	user, token, aerr := s.authenticate(req, rel)
+	id, aerr := s.authenticate(req, rel)
 	if aerr != "" {
 		return response{status: 401, reason: aerr, delay: s.opts.AuthFailureDelay}
 	}
@@ -139,9 +147,15 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 	if errs := ep.validate(raw); errs != nil {
 		return errorResponse(&apiError{status: 400, msg: msgParamFailed, errors: errs})
 	}
-	rc := &reqCtx{ep: ep, params: map[string]string{}, user: user, token: token, node: uri["node"]}
+	rc := &reqCtx{ep: ep, params: map[string]string{}, user: id.user, token: id.token, node: uri["node"], id: id}
 	for k, v := range raw {
 		rc.params[k] = v.s
+	}
+	if perr := checkPerm(ep.Check, id, rc.params); perr != nil {
+		return errorResponse(perr)
+	}
+	if perr := handlerPerm(ep, id, rc.params); perr != nil {
+		return errorResponse(perr)
 	}
 
 	h := routes[ep.Method+" "+ep.Path]
@@ -149,7 +163,7 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 		return errorResponse(errf(501, "Method '%s %s' not implemented", req.Method, rel))
 	}
 	s.mu.Lock()
-	if token != "" && !ep.AllowToken {
+	if id.token != "" && !ep.AllowToken {
 		s.mu.Unlock()
 		return errorResponse(errf(403, "Permission check failed (user != root@pam)"))
 	}
@@ -163,7 +177,11 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 	s.mu.Unlock()
 	if err != nil {
 		if ae, ok := err.(*apiError); ok {
-			return errorResponse(ae)
+			resp := errorResponse(ae)
+			if ae.status == 401 {
+				resp.delay = s.opts.AuthFailureDelay
+			}
+			return resp
 		}
 		return errorResponse(errf(500, "%v", err))
 	}

@@ -51,6 +51,7 @@ type Endpoint struct {
 	ProxyTo    string   `json:"proxyto,omitempty"`
 	AllowToken bool     `json:"allowtoken,omitempty"`
 	Returns    string   `json:"returns"`
+	Check      []any    `json:"check,omitempty"` // PVE permission check expression
 	Params     []*Param `json:"params"`
 
 	segs    []string

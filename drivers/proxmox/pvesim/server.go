@@ -49,6 +49,8 @@ type Options struct {
 	// defaults "root@pam!berth" and a random UUID.
 	TokenID     string
 	TokenSecret string
+	// Tokens are additional API tokens, e.g. a read-only one.
+	Tokens []Token
 	// Password of root@pam for ticket login (default "berth").
 	Password string
 	// AuthFailureDelay delays 401 answers (PVE: 3 s).
@@ -88,6 +90,7 @@ type Sim struct {
 	taskList   []*task
 	pidSeq     int
 	macSeq     int
+	tokens     []Token
 	faults     []*fault
 	taskFaults map[string][]TaskFault
 	reqlog     []Request
@@ -153,7 +156,7 @@ func New(opts Options) (*Sim, error) {
 		ticketKey: []byte(randomUUID()), started: time.Now(),
 		volumes: map[string]map[string]*volume{}, guests: map[int]*guest{},
 		tasks: map[string]*task{}, pidSeq: 10000, ctx: ctx, cancel: cancel,
-		conns: map[net.Conn]struct{}{},
+		conns: map[net.Conn]struct{}{}, tokens: append([]Token(nil), opts.Tokens...),
 	}
 	s.seed()
 	s.wg.Add(1)
@@ -247,6 +250,11 @@ func (s *Sim) serveConn(c net.Conn) {
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			return
+		}
+		if req.Header.Get("Expect") == "100-continue" && req.ContentLength > 0 {
+			if _, err := io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+				return
+			}
 		}
 		resp := s.handle(req)
 		io.Copy(io.Discard, req.Body)

@@ -45,6 +45,7 @@ type Endpoint struct {
 	ProxyTo    string   `json:"proxyto,omitempty"`
 	AllowToken bool     `json:"allowtoken,omitempty"`
 	Returns    string   `json:"returns"`
+	Check      any      `json:"check,omitempty"`
 	Params     []*Param `json:"params"`
 }
 
@@ -93,6 +94,9 @@ func run(in, out string) error {
 			Protected:  truthy(e["protected"]),
 			ProxyTo:    str(e["proxyto"]),
 			AllowToken: truthy(e["allowtoken"]),
+		}
+		if perm, ok := e["permissions"].(map[string]any); ok {
+			ep.Check = perm["check"]
 		}
 		if r, ok := e["returns"].(map[string]any); ok {
 			ep.Returns = str(r["type"])
