@@ -39,14 +39,14 @@ instances:
 // cmdEnv is a stack file in a temporary directory with in-memory drivers
 // (one per backend, kept across commands, as a real host keeps its objects).
 type cmdEnv struct {
-	t        *testing.T
+	t        testing.TB
 	g        *globalOptions
 	mu       sync.Mutex
 	mem      map[string]*memdriver.Driver
 	out, err bytes.Buffer
 }
 
-func newCmdEnv(t *testing.T, stack string) *cmdEnv {
+func newCmdEnv(t testing.TB, stack string) *cmdEnv {
 	t.Helper()
 	dir := t.TempDir()
 	e := &cmdEnv{t: t, mem: map[string]*memdriver.Driver{},
