@@ -45,6 +45,9 @@ func TestLXCUpUpdateDown(t *testing.T) {
 	if strings.Join(got, " ") != "e2e-db e2e-web" {
 		t.Fatalf("after up, lxc-ls lists %v, want e2e-db e2e-web", got)
 	}
+	if _, err := os.Stat("/sys/class/net/" + e.vars["BRIDGE"]); err != nil {
+		t.Errorf("berth did not create the provider's bridge %s: %v", e.vars["BRIDGE"], err)
+	}
 	rows := ps(t, e, stack)
 	subnet := e.vars["SUBNET"]
 	for inst, ip := range map[string]string{"db": subnet + ".10", "web": subnet + ".11"} {
@@ -112,6 +115,9 @@ func TestLXCUpUpdateDown(t *testing.T) {
 			names = append(names, x.Name())
 		}
 		t.Errorf("after down, the lxcpath still holds %v", names)
+	}
+	if _, err := os.Stat("/sys/class/net/" + e.vars["BRIDGE"]); err == nil {
+		t.Errorf("after down, the bridge %s berth created is still there", e.vars["BRIDGE"])
 	}
 	leftover := stateFiles(t, e.stateDir)
 	if len(leftover) != 0 {

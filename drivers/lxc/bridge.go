@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -80,6 +81,66 @@ func (d *Driver) ensureBridges(ctx context.Context, name string) error {
 				return fmt.Errorf("create bridge %s: %w", br, err)
 			}
 		}
+		// Remember that berth made it, so the last delete removes it.
+		if err := os.MkdirAll(d.bridgeMarkDir(), 0o755); err == nil {
+			os.WriteFile(filepath.Join(d.bridgeMarkDir(), br), nil, 0o644)
+		}
 	}
+	return nil
+}
+
+// bridgeMarkDir holds one empty file per bridge berth created for this
+// lxcpath.
+func (d *Driver) bridgeMarkDir() string { return filepath.Join(d.cfg.LXCPath, ".berth-bridges") }
+
+// vethLinks returns the bridges a container config attaches veth
+// interfaces to.
+func vethLinks(c containerConfig) []string {
+	var links []string
+	for i := 0; ; i++ {
+		p := fmt.Sprintf("lxc.net.%d.", i)
+		typ, ok := c.last(p + "type")
+		if !ok {
+			return links
+		}
+		if link, ok := c.last(p + "link"); ok && typ == "veth" {
+			links = append(links, link)
+		}
+	}
+}
+
+// releaseBridge deletes a bridge berth created once no container left in
+// the lxcpath attaches to it, so `berth down` leaves no interface behind.
+// Bridges berth did not create are never touched. deleted is the
+// container just destroyed (not counted even if its directory lingers).
+func (d *Driver) releaseBridge(ctx context.Context, br, deleted string) error {
+	mark := filepath.Join(d.bridgeMarkDir(), br)
+	d.bridge.mu.Lock()
+	defer d.bridge.mu.Unlock()
+	if _, err := os.Stat(mark); err != nil {
+		return nil
+	}
+	configs, _ := filepath.Glob(filepath.Join(d.cfg.LXCPath, "*", "config"))
+	for _, cf := range configs {
+		if filepath.Base(filepath.Dir(cf)) == deleted {
+			continue
+		}
+		c, err := readConfig(cf)
+		if err != nil {
+			continue
+		}
+		for _, l := range vethLinks(c) {
+			if l == br {
+				return nil // still in use
+			}
+		}
+	}
+	if d.bridge.exists(br) {
+		if _, err := d.cmd.Command(ctx, "ip", "link", "del", br).Output(); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+			return fmt.Errorf("delete bridge %s: %w", br, err)
+		}
+	}
+	os.Remove(mark)
+	os.Remove(d.bridgeMarkDir()) // only when empty
 	return nil
 }

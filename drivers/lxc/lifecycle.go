@@ -249,8 +249,21 @@ func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 	if _, err := d.readSidecar(name); err != nil {
 		return fmt.Errorf("driver lxc: delete %s: refusing to destroy a container without berth's ownership record (%s): %w", name, sidecarName, err)
 	}
-	_, err := d.run(ctx, "lxc-destroy", "-n", name, "-f")
-	return classify("delete", name, err)
+	var links []string
+	if c, err := readConfig(d.dir(name) + "/config"); err == nil {
+		links = vethLinks(c)
+	}
+	if _, err := d.run(ctx, "lxc-destroy", "-n", name, "-f"); err != nil {
+		return classify("delete", name, err)
+	}
+	for _, br := range links {
+		if br == d.cfg.Bridge && d.cfg.CreateBridge {
+			if err := d.releaseBridge(ctx, br, name); err != nil {
+				return fmt.Errorf("driver lxc: delete %s: %w", name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Update rewrites the managed config block and the ownership record, and

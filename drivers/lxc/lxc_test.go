@@ -431,3 +431,50 @@ func TestCapabilities(t *testing.T) {
 		t.Error("LXC names are exclusive: CreateBeforeDestroy must be false")
 	}
 }
+
+// A bridge berth created goes with the last container attached to it; one
+// berth did not create is never deleted.
+func TestReleaseBridge(t *testing.T) {
+	dir := t.TempDir()
+	cfg := "lxc.net.0.type = veth\nlxc.net.0.link = brx\n"
+	for _, n := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(dir, n), 0o755)
+		os.WriteFile(filepath.Join(dir, n, "config"), []byte(cfg), 0o644)
+		os.WriteFile(filepath.Join(dir, n, sidecarName), []byte(`{"version":1,"owner":{"stack":"s","instance":"`+n+`"}}`), 0o644)
+	}
+	rep := hostcmd.NewReplayer(
+		hostcmd.Recording{Argv: []string{"lxc-destroy", "-P", dir, "-n", "a", "-f"}},
+		hostcmd.Recording{Argv: []string{"lxc-destroy", "-P", dir, "-n", "b", "-f"}},
+		hostcmd.Recording{Argv: []string{"ip", "link", "del", "brx"}},
+	)
+	asRoot(t)
+	d, err := New(Config{LXCPath: dir, Bridge: "brx", CreateBridge: true, Cgroup: CgroupV1}, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.bridge.exists = func(string) bool { return true }
+	os.MkdirAll(d.bridgeMarkDir(), 0o755)
+	os.WriteFile(filepath.Join(d.bridgeMarkDir(), "brx"), nil, 0o644)
+	ctx := context.Background()
+	// lxc-destroy is replayed, so remove each directory as it would.
+	del := func(n string) {
+		t.Helper()
+		if err := d.Delete(ctx, d.ref(n)); err != nil {
+			t.Fatal(err)
+		}
+		os.RemoveAll(filepath.Join(dir, n))
+	}
+	del("a")
+	for _, c := range rep.Calls {
+		if c[0] == "ip" {
+			t.Fatalf("bridge deleted while b still uses it: %v", rep.Calls)
+		}
+	}
+	del("b")
+	if last := rep.Calls[len(rep.Calls)-1]; strings.Join(last, " ") != "ip link del brx" {
+		t.Errorf("last call %v, want ip link del brx", last)
+	}
+	if _, err := os.Stat(d.bridgeMarkDir()); !os.IsNotExist(err) {
+		t.Errorf("bridge marker dir left in the lxcpath: %v", err)
+	}
+}

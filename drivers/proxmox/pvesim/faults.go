@@ -210,3 +210,20 @@ func (s *Sim) SetIgnoreShutdown(vmid int, ignore bool) {
 		g.ignoreShutdown = ignore
 	}
 }
+
+// SetPaused pauses or resumes a running QEMU VM (the suspend/resume
+// endpoints are outside the simulated subset): status/current then shows
+// qmpstatus "paused" and shutdown answers "VM is paused - cannot shutdown".
+func (s *Sim) SetPaused(vmid int, paused bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.guests[vmid]
+	if g == nil || g.kind != "qemu" || g.status == "stopped" {
+		return
+	}
+	if paused {
+		g.status = "paused"
+	} else {
+		g.status = "running"
+	}
+}

@@ -182,6 +182,9 @@ func (s *Sim) maxDisk(g *guest) int64 {
 func listGuests(kind string) handlerFunc {
 	return func(s *Sim, r *reqCtx) (any, error) {
 		out := []map[string]any{}
+		if !r.canAudit() {
+			return out, nil
+		}
 		ids := s.sortedIDs()
 		for _, id := range ids {
 			g := s.guests[id]
