@@ -582,7 +582,11 @@ func (a *applier) runNode(ctx context.Context, n *rnode) {
 		}
 	}
 	if errors.Is(err, errAborted) {
-		a.skip(n, "interrupted: the apply failed")
+		why := "interrupted: the apply failed"
+		if ctx.Err() != nil {
+			why = "interrupted: cancelled"
+		}
+		a.skip(n, why)
 		return
 	}
 	if err != nil && isCancel(ctx, err) {
