@@ -370,3 +370,69 @@ func TestRealTemplates(t *testing.T) {
 			Template: &manifest.Template{Type: "oci", Image: "layout:v1"}}, "from-image")
 	})
 }
+
+// Restart fields (environment, hostname, networks, mounts) are written by
+// Update and take effect at the next start; a bridge berth created is
+// removed with its last container.
+func TestRealRestartUpdate(t *testing.T) {
+	br := "brt" + uniqueName("")[1:]
+	t.Cleanup(func() { exec.Command("ip", "link", "del", br).Run() })
+	d := realDriver(t, Config{Bridge: br, CreateBridge: true})
+	ctx := context.Background()
+	name := uniqueName("rst")
+	share := t.TempDir()
+	os.WriteFile(filepath.Join(share, "hello.txt"), []byte("from the host\n"), 0o644)
+	inst := &manifest.Instance{Name: "app", Backend: "lxc", Template: &manifest.Template{Type: "busybox"},
+		Environment: map[string]string{"V": "one"}, Hostname: "first",
+		Networks: []manifest.Network{{Type: "veth", IP: "10.232.7.10/24", Gateway: "10.232.7.1"}}}
+	ref, err := d.Create(ctx, target("st", name, inst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	probe := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		code, err := d.Exec(ctx, ref, drivers.ExecRequest{Stdout: &out, Argv: []string{"sh", "-c",
+			`echo "$V $(hostname) $(ip -4 -o addr show eth0 | awk '{print $4}') $(cat /mnt/share/hello.txt 2>/dev/null)"`}})
+		if err != nil || code != 0 {
+			t.Fatalf("probe: %d %v", code, err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	if got := probe(); got != "one first 10.232.7.10/24" {
+		t.Errorf("before update: %q", got)
+	}
+	if obs := observeOne(t, d, name); len(obs.IPs) != 1 || obs.IPs[0] != "10.232.7.10" {
+		t.Errorf("observed IPs %v", obs.IPs)
+	}
+	inst.Environment["V"] = "two"
+	inst.Hostname = "second"
+	inst.Networks[0].IP = "10.232.7.20/24"
+	inst.Mounts = []manifest.Mount{{Source: share, Target: "/mnt/share", ReadOnly: true}}
+	if err := d.Update(ctx, ref, target("st", name, inst), []string{"environment", "hostname", "networks", "mounts"}); err != nil {
+		t.Fatal(err)
+	}
+	// exec builds its environment from the config, so it sees the new
+	// value at once; hostname, address and mount wait for the restart.
+	if got := probe(); got != "two first 10.232.7.10/24" {
+		t.Errorf("before the restart: %q", got)
+	}
+	if err := d.Stop(ctx, ref, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if got := probe(); got != "two second 10.232.7.20/24 from the host" {
+		t.Errorf("after restart: %q", got)
+	}
+	if err := d.Delete(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/sys/class/net/" + br); err == nil {
+		t.Errorf("bridge %s berth created survived its last container", br)
+	}
+}
