@@ -108,12 +108,8 @@ func Fingerprint(p *planner.Plan) string {
 	return "plan-sha256:" + hex.EncodeToString(sum[:])
 }
 
-// write appends one entry. Entries that announce a change (begin,
-// op-start, rollback steps, failures, end) return only once they are on
-// disk (fsynced; racing writers share one fsync). Outcome entries (op-done,
-// node-done, node-skipped) do not wait: the next fsync covers them, and a
-// crash that loses one only makes Recover report a finished call as in
-// flight, which is the safe side.
+// write appends one entry; see durableBeforeReturn for which entries wait
+// for their fsync (racing writers share one fsync).
 func (j *Journal) write(e JournalEntry) {
 	if j == nil {
 		return
@@ -135,8 +131,7 @@ func (j *Journal) write(e JournalEntry) {
 	mine := j.written
 	f := j.f
 	j.mu.Unlock()
-	switch e.Type {
-	case "op-done", "node-done", "node-skipped":
+	if !durableBeforeReturn(e) {
 		return
 	}
 
@@ -196,6 +191,29 @@ func (j *Journal) begin(p *planner.Plan) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.err
+}
+
+// durableBeforeReturn says whether write waits until the entry is on disk.
+// The calls that can leave an object half made, without a complete
+// ownership record, are creates and deletes (forward or rollback): their
+// op-start is fsynced before the call runs, so after a crash Recover names
+// them. So are begin, failures, rollback steps and end. Everything else
+// (op-start of start/stop/update, op-done, node-start, node-done,
+// node-skipped) rides on the next fsync: losing one to a crash only makes
+// Recover report less detail about objects that keep their ownership
+// record, or a finished call as in flight, which is the safe side.
+func durableBeforeReturn(e JournalEntry) bool {
+	switch e.Type {
+	case "op-start":
+		switch e.Op {
+		case "create", "delete", "rollback create", "rollback delete":
+			return true
+		}
+		return false
+	case "op-done", "node-start", "node-done", "node-skipped":
+		return false
+	}
+	return true
 }
 
 func (j *Journal) node(typ string, n *rnode, ref *drivers.ObjectRef, detail string) {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // ByteSize is an amount of memory or disk in bytes, written in the stack file
@@ -155,3 +157,40 @@ func (s Secret) GoString() string { return strconv.Quote(s.String()) }
 
 func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
 func (s Secret) MarshalYAML() (any, error)    { return s.String(), nil }
+
+// UnmarshalYAML reads "256M", "2G" or a plain number of bytes.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a size must be a value such as 256M", n.Line)
+	}
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// UnmarshalYAML reads a duration such as "30s" or "1m30s".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return fmt.Errorf("line %d: %q is not a duration: want e.g. 30s, 1m30s", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalYAML reads a VMID number or "auto" (0).
+func (v *VMID) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Value == "auto" {
+		*v = 0
+		return nil
+	}
+	id, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return fmt.Errorf("line %d: vmid %q: want a number or auto", n.Line, n.Value)
+	}
+	*v = VMID(id)
+	return nil
+}

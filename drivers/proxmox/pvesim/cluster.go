@@ -103,7 +103,7 @@ func hResources(s *Sim, r *reqCtx) (any, error) {
 	s.refreshStats()
 	typ := r.str("type")
 	out := []map[string]any{}
-	if typ == "" || typ == "vm" {
+	if (typ == "" || typ == "vm") && r.canAudit() {
 		for _, id := range s.sortedIDs() {
 			g := s.guests[id]
 			e := map[string]any{

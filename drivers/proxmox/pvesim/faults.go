@@ -2,7 +2,6 @@ package pvesim
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -191,15 +190,6 @@ func (s *Sim) Counts() map[string]int {
 	return out
 }
 
-// String renders counts one per line, sorted, for test failure messages.
-func countsString(m map[string]int) string {
-	var b strings.Builder
-	for k, v := range m {
-		fmt.Fprintf(&b, "%s %d\n", k, v)
-	}
-	return b.String()
-}
-
 // SetIgnoreShutdown makes a guest ignore ACPI shutdown (QEMU) or a clean
 // lxc-stop (LXC): shutdown tasks then fail with PVE's timeout error unless
 // forceStop=1.
@@ -208,5 +198,22 @@ func (s *Sim) SetIgnoreShutdown(vmid int, ignore bool) {
 	defer s.mu.Unlock()
 	if g := s.guests[vmid]; g != nil {
 		g.ignoreShutdown = ignore
+	}
+}
+
+// SetPaused pauses or resumes a running QEMU VM (the suspend/resume
+// endpoints are outside the simulated subset): status/current then shows
+// qmpstatus "paused" and shutdown answers "VM is paused - cannot shutdown".
+func (s *Sim) SetPaused(vmid int, paused bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.guests[vmid]
+	if g == nil || g.kind != "qemu" || g.status == "stopped" {
+		return
+	}
+	if paused {
+		g.status = "paused"
+	} else {
+		g.status = "running"
 	}
 }

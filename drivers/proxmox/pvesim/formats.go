@@ -147,9 +147,48 @@ func checkFormat(format, v string) string {
 		}
 	case "pve-qm-ipconfig":
 		return checkQMIPConfig(v)
+	case "pve-startup-order":
+		if _, e := parsePropertyString(startupFormat, v, "startup"); e != "" {
+			return strings.TrimSuffix(e, "\n")
+		}
+	case "pve-hotplug-features":
+		if v == "0" || v == "1" {
+			return ""
+		}
+		for _, f := range splitList(v) {
+			if !hotplugFeatures[f] {
+				return "invalid hotplug feature '" + f + "'"
+			}
+		}
+	case "pve-qm-boot":
+		if legacyBootRE.MatchString(v) {
+			return ""
+		}
+		if _, e := parsePropertyString(bootFormat, v, "boot"); e != "" {
+			return strings.TrimSuffix(e, "\n")
+		}
 	}
 	return ""
 }
+
+// startupFormat is pve-guest-common's pve-startup-order property string.
+var startupFormat = map[string]*Param{
+	"order": {Name: "order", Type: "integer", Optional: true, DefaultKey: true, Min: ptr(0.0)},
+	"up":    {Name: "up", Type: "integer", Optional: true, Min: ptr(0.0)},
+	"down":  {Name: "down", Type: "integer", Optional: true, Min: ptr(0.0)},
+}
+
+// bootFormat is qemu-server's pve-qm-boot: "order=scsi0;ide2;net0".
+var bootFormat = map[string]*Param{
+	"order": {Name: "order", Type: "string", Optional: true, DefaultKey: true, Pattern: `(?:(?:ide|sata|scsi|virtio|net|efidisk|tpmstate|hostpci|usb)\d+;?)*`},
+}
+
+var (
+	legacyBootRE    = regexp.MustCompile(`^[acdn]{1,4}$`)
+	hotplugFeatures = map[string]bool{"network": true, "disk": true, "cpu": true, "memory": true, "usb": true, "cloudinit": true}
+)
+
+func ptr[T any](v T) *T { return &v }
 
 // ipconfigFormat is qemu-server's pve-qm-ipconfig property string.
 var ipconfigFormat = map[string]*Param{

@@ -201,6 +201,18 @@ func TestGoProxmoxVMQuirks(t *testing.T) {
 	}
 	task, _ = vm.Stop(ctx)
 	wait(t, task)
+	// A hung task runs into Wait's own timeout.
+	s.HangTask("qmstart", 101)
+	task, err = vm.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx, 10*time.Millisecond, 100*time.Millisecond); !proxmox.IsTimeout(err) {
+		t.Fatalf("hung task Wait: %v", err)
+	}
+	if err := task.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
 	task, err = vm.Delete(ctx, &proxmox.VirtualMachineDeleteOptions{Purge: true, DestroyUnreferencedDisks: true})
 	if err != nil {
 		t.Fatal(err)

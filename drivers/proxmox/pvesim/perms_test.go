@@ -27,4 +27,14 @@ func TestReadOnlyTokenPermissions(t *testing.T) {
 	var upid string
 	mustOK(t, send(t, s, req), &upid)
 	waitOK(t, s, upid)
+
+	// A token without VM.Audit sees no guests at all (silently filtered).
+	s.AddToken(Token{ID: "blind@pve!t", Secret: "b", Privs: []string{"Sys.Audit"}})
+	req, _ = http.NewRequest("GET", s.URL()+"/cluster/resources?type=vm", nil)
+	req.Header.Set("Authorization", "PVEAPIToken=blind@pve!t=b")
+	var res []map[string]any
+	mustOK(t, send(t, s, req), &res)
+	if len(res) != 0 {
+		t.Fatalf("unfiltered resources %v", res)
+	}
 }

@@ -92,6 +92,14 @@ func TestQemuPowerAsymmetries(t *testing.T) {
 	wantErr(t, call(t, s, "GET", "/nodes/pve/qemu/100/agent/network-get-interfaces", nil), 500, "QEMU guest agent is not running")
 	wantErr(t, call(t, s, "DELETE", "/nodes/pve/qemu/100", nil), 500, "VM 100 is running - destroy failed")
 
+	s.SetPaused(100, true)
+	mustOK(t, call(t, s, "GET", base+"current", nil), &st)
+	if st["status"] != "running" || st["qmpstatus"] != "paused" {
+		t.Fatalf("paused status %v", st)
+	}
+	wantErr(t, call(t, s, "POST", base+"shutdown", nil), 500, "VM is paused - cannot shutdown")
+	s.SetPaused(100, false)
+
 	s.SetIgnoreShutdown(100, true)
 	mustOK(t, call(t, s, "POST", base+"shutdown", form("timeout", "10")), &upid)
 	if got := taskExit(t, s, upid); got != "VM quit/powerdown failed - got timeout" {

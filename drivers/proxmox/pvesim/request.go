@@ -3,7 +3,6 @@ package pvesim
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -21,7 +20,12 @@ type reqCtx struct {
 	user   string // user@realm
 	token  string // token name, "" for ticket sessions
 	node   string // uri {node}, when present
+	id     identity
 }
+
+// canAudit is the VM.Audit filter PVE applies to guest listings: entries
+// the caller may not audit are silently left out.
+func (r *reqCtx) canAudit() bool { return r.id.has("VM.Audit") }
 
 func (r *reqCtx) has(k string) bool   { _, ok := r.params[k]; return ok }
 func (r *reqCtx) str(k string) string { return r.params[k] }
@@ -142,7 +146,7 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 	if errs := ep.validate(raw); errs != nil {
 		return errorResponse(&apiError{status: 400, msg: msgParamFailed, errors: errs})
 	}
-	rc := &reqCtx{ep: ep, params: map[string]string{}, user: id.user, token: id.token, node: uri["node"]}
+	rc := &reqCtx{ep: ep, params: map[string]string{}, user: id.user, token: id.token, node: uri["node"], id: id}
 	for k, v := range raw {
 		rc.params[k] = v.s
 	}
@@ -172,7 +176,11 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 	s.mu.Unlock()
 	if err != nil {
 		if ae, ok := err.(*apiError); ok {
-			return errorResponse(ae)
+			resp := errorResponse(ae)
+			if ae.status == 401 {
+				resp.delay = s.opts.AuthFailureDelay
+			}
+			return resp
 		}
 		return errorResponse(errf(500, "%v", err))
 	}
@@ -243,5 +251,3 @@ func (s *Sim) findNode(name string) *node {
 	}
 	return nil
 }
-
-var _ = fmt.Sprintf

@@ -212,3 +212,37 @@ func TestEveryEndpointRouted(t *testing.T) {
 		t.Errorf("schema source %v", sch.Source)
 	}
 }
+
+func TestNamedFormats(t *testing.T) {
+	cases := []struct{ format, value, err string }{
+		{"pve-vmid", "100", ""},
+		{"pve-vmid", "0100", "value does not look like a valid VM ID"},
+		{"pve-node", "pve-1", ""},
+		{"pve-node", "pve_1", "value does not look like a valid node name"},
+		{"pve-tag-list", "a;b,c d", ""},
+		{"pve-tag-list", "ok;-bad", "invalid characters in tag"},
+		{"urlencoded", "ssh-ed25519%20AAAA", ""},
+		{"urlencoded", "ssh-ed25519 AAAA", "invalid urlencoded string: ssh-ed25519 AAAA"},
+		{"pve-configid-list", "memory,net0", ""},
+		{"pve-configid-list", "memory,0net", "invalid configuration ID '0net'"},
+		{"pve-storage-id", "local-lvm", ""},
+		{"pve-storage-id", "x", "storage ID 'x' contains illegal characters"},
+		{"mac-addr", "BC:24:11:00:00:01", ""},
+		{"mac-addr", "01:24:11:00:00:01", "value does not look like a valid unicast MAC address"},
+		{"dns-name", "web.example", ""},
+		{"dns-name", "-web", "value does not look like a valid DNS name"},
+		{"pve-startup-order", "order=1,up=30", ""},
+		{"pve-startup-order", "2", ""},
+		{"pve-startup-order", "first=1", "invalid key in comma-separated list property: first"},
+		{"pve-hotplug-features", "network,disk,memory", ""},
+		{"pve-hotplug-features", "network,gpu", "invalid hotplug feature 'gpu'"},
+		{"pve-qm-boot", "order=scsi0;ide2;net0", ""},
+		{"pve-qm-ipconfig", "ip=dhcp,ip6=auto", ""},
+		{"pve-qm-ipconfig", "ip=10.0.0.1", "format error\nipconfig.ip: invalid format - value does not look like a valid IPv4 network configuration"},
+	}
+	for _, c := range cases {
+		if got := checkFormat(c.format, c.value); got != c.err {
+			t.Errorf("%s %q: got %q, want %q", c.format, c.value, got, c.err)
+		}
+	}
+}
