@@ -35,7 +35,10 @@ func TestOCIUpUpdateDown(t *testing.T) {
 	e := &env{t: t, stateDir: filepath.Join(root, "state"), vars: map[string]string{
 		"ROOTFS": mkrootfs(t, root), "BERTH_OCI_ROOT": ociRoot, "WEB_MEMORY": "64M",
 	}}
-	t.Cleanup(func() { crunCleanup(root); exec.Command("sh", "-c", "runc --root "+ociRoot+"/state/runc list -q | xargs -r -n1 runc --root "+ociRoot+"/state/runc delete -f").Run() })
+	t.Cleanup(func() {
+		crunCleanup(root)
+		exec.Command("sh", "-c", "runc --root "+ociRoot+"/state/runc list -q | xargs -r -n1 runc --root "+ociRoot+"/state/runc delete -f").Run()
+	})
 	stack := "testdata/oci-stack.yaml"
 
 	e.mustBerth(stack, "up", "--yes")
