@@ -462,12 +462,35 @@ func TestExecPassesExitCodeAndLogs(t *testing.T) {
 	if err := e.driver("lxc").AppendLog("demo-web", "hello from web\n"); err != nil {
 		t.Fatal(err)
 	}
-	lo := &logsOptions{g: e.g, st: e.streams(), openDriver: e.open, Instance: "web"}
+	lo := &logsOptions{g: e.g, st: e.streams(), openDriver: e.open, Instances: []string{"web"}}
 	if err := runLogs(context.Background(), lo); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(e.out.String(), "hello from web") {
-		t.Errorf("logs output: %q", e.out.String())
+	if !strings.Contains(e.out.String(), "hello from web\n") || strings.Contains(e.out.String(), "web |") {
+		t.Errorf("logs web output: %q", e.out.String())
+	}
+	if err := e.driver("lxc").AppendLog("demo-db", "db line one\ndb line two"); err != nil {
+		t.Fatal(err)
+	}
+	e.resetCalls()
+	lo = &logsOptions{g: e.g, st: e.streams(), openDriver: e.open}
+	if err := runLogs(context.Background(), lo); err != nil {
+		t.Fatal(err)
+	}
+	all := e.out.String()
+	for _, want := range []string{"db  | db line one\n", "db  | db line two\n", "web | hello from web\n"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("logs of every instance lacks %q:\n%s", want, all)
+		}
+	}
+	observes := 0
+	for _, c := range e.driver("lxc").Calls() {
+		if c.Op == memdriver.OpObserve {
+			observes++
+		}
+	}
+	if observes != 1 {
+		t.Errorf("logs of every instance observed %d times, want once", observes)
 	}
 }
 
@@ -621,5 +644,28 @@ func TestOrphanOnABackendTheFileNoLongerUses(t *testing.T) {
 	}
 	if _, err := os.Stat(recordedKeysPath(e.g.StateDir, "demo")); !os.IsNotExist(err) {
 		t.Errorf("backend record kept after down: %v", err)
+	}
+}
+
+func TestDownWithoutStackFile(t *testing.T) {
+	e := newCmdEnv(t, demoStack)
+	if err := e.up(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(e.g.File); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.down(nil); err == nil {
+		t.Error("down without a file and without -p succeeded")
+	}
+	e.g.ProjectName = "demo"
+	if err := e.down(nil); err != nil {
+		t.Fatalf("-p demo down without a file: %v\n%s", err, e.err.String())
+	}
+	if objs := e.driver("lxc").Objects(); len(objs) != 0 {
+		t.Errorf("objects left: %v", objs)
+	}
+	if !strings.Contains(e.err.String(), "no stack file") {
+		t.Errorf("no warning about the missing file:\n%s", e.err.String())
 	}
 }

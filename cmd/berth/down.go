@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
+	"github.com/berth-dev/berth/drivers"
+	"github.com/berth-dev/berth/manifest"
 	"github.com/berth-dev/berth/planner"
 	"github.com/urfave/cli/v3"
 )
@@ -54,7 +57,11 @@ func runDown(ctx context.Context, o *downOptions) error {
 	}
 	s, err := loadSession(o.g)
 	if err != nil {
-		return err
+		if s = filelessSession(o.g, err); s == nil {
+			return err
+		}
+		fmt.Fprintf(o.st.Err, "warning: no stack file (%v): removing what stack %s left on the backends recorded in %s\n",
+			err, s.stack.Name, recordedKeysPath(s.stateDir, s.stack.Name))
 	}
 	human := settings.human(o.st)
 	journal, release, err := lockAndJournal(s, o.st)
@@ -96,4 +103,30 @@ func runDown(ctx context.Context, o *downOptions) error {
 	}
 	s.observed = nil
 	return s.recordKeys(false)
+}
+
+// filelessSession lets `berth -p NAME down` remove a stack whose file is
+// gone, as `docker compose -p NAME down` does: with no stack file but a
+// project name, the session has no instances and finds the stack's
+// objects on the backends an earlier run recorded. It returns nil when
+// that does not apply (a file exists but is invalid, or no -p).
+func filelessSession(g *globalOptions, loadErr error) *session {
+	if g.ProjectName == "" {
+		return nil
+	}
+	if g.File != "" {
+		if _, err := os.Stat(g.File); !errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	} else if wd, err := os.Getwd(); err != nil {
+		return nil
+	} else if _, err := manifest.FindFile(wd); err == nil {
+		return nil
+	}
+	return &session{
+		stack:    &manifest.Stack{Name: g.ProjectName, Instances: map[string]*manifest.Instance{}},
+		stateDir: stateDirOf(g),
+		drivers:  map[driverKey]drivers.Driver{},
+		caps:     map[string]drivers.Capabilities{},
+	}
 }

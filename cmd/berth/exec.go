@@ -93,32 +93,13 @@ func runExec(ctx context.Context, o *execOptions) error {
 // findInstanceObject opens only the driver of one instance, observes it
 // once and returns the object the stack owns for that instance.
 func findInstanceObject(ctx context.Context, g *globalOptions, open driverOpener, name string) (drivers.Driver, drivers.ObservedInstance, error) {
-	var none drivers.ObservedInstance
 	s, err := loadSession(g)
 	if err != nil {
-		return nil, none, err
+		return nil, drivers.ObservedInstance{}, err
 	}
-	inst := s.stack.Instances[name]
-	if inst == nil {
-		return nil, none, fmt.Errorf("no instance %q in %s (instances: %s)", name, s.stack.File, strings.Join(instanceNames(s), ", "))
+	targets, err := s.instanceObjects(ctx, open, []string{name}, true)
+	if err != nil {
+		return nil, drivers.ObservedInstance{}, err
 	}
-	k := driverKey{inst.Backend, inst.Provider}
-	if err := s.observe(ctx, open, []driverKey{k}, map[driverKey]bool{k: true}); err != nil {
-		return nil, none, err
-	}
-	for _, obj := range s.owned() {
-		if obj.Owner.Instance == name {
-			return s.drivers[k], obj, nil
-		}
-	}
-	return nil, none, fmt.Errorf("instance %s has no %s object yet (create it with: berth up)", name, inst.Backend)
-}
-
-func instanceNames(s *session) []string {
-	names := make([]string, 0, len(s.stack.Instances))
-	for n := range s.stack.Instances {
-		names = append(names, n)
-	}
-	sortStrings(names)
-	return names
+	return targets[0].d, targets[0].obj, nil
 }

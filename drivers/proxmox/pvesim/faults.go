@@ -2,7 +2,6 @@ package pvesim
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -189,15 +188,6 @@ func (s *Sim) Counts() map[string]int {
 		out[r.Method+" "+p]++
 	}
 	return out
-}
-
-// String renders counts one per line, sorted, for test failure messages.
-func countsString(m map[string]int) string {
-	var b strings.Builder
-	for k, v := range m {
-		fmt.Fprintf(&b, "%s %d\n", k, v)
-	}
-	return b.String()
 }
 
 // SetIgnoreShutdown makes a guest ignore ACPI shutdown (QEMU) or a clean

@@ -1,7 +1,6 @@
 package pvesim
 
 import (
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,13 +58,8 @@ func (g *guest) confInt(k string, def int64) int64 {
 	return def
 }
 
-func (g *guest) maxMem() int64 {
-	def := int64(512)
-	if g.kind == "qemu" {
-		def = 512
-	}
-	return g.confInt("memory", def) << 20
-}
+// maxMem is the configured memory (both kinds default to 512 MiB).
+func (g *guest) maxMem() int64 { return g.confInt("memory", 512) << 20 }
 
 func (g *guest) memUsed() int64 {
 	if g.status == "stopped" {
@@ -335,25 +329,6 @@ func agentEnabled(v string) bool {
 	b, _ := parseBoolean(first)
 	return b
 }
-
-// nextFreeDiskIndex returns the next "vm-<vmid>-disk-N" name on a storage.
-func (s *Sim) newDiskName(nodeName, storage string, vmid int, base bool) string {
-	prefix := "vm"
-	if base {
-		prefix = "base"
-	}
-	for i := 0; ; i++ {
-		volid := fmt.Sprintf("%s:%s-%d-disk-%d", storage, prefix, vmid, i)
-		alt := fmt.Sprintf("%s:%s-%d-disk-%d", storage, map[bool]string{true: "vm", false: "base"}[base], vmid, i)
-		if s.volumes[nodeName][volid] == nil && s.volumes[nodeName][alt] == nil && !s.pendingVolume(volid) {
-			return volid
-		}
-	}
-}
-
-// pendingVolume reports whether a volume name is already referenced by a
-// config (allocated in the same request but not yet registered).
-func (s *Sim) pendingVolume(volid string) bool { return false }
 
 // removeGuestVolumes frees every volume owned by vmid on its node.
 func (s *Sim) removeGuestVolumes(g *guest) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +143,13 @@ func newReq(method, u string, s *Sim) (*http.Request, error) {
 		r.Header.Set("Authorization", s.AuthHeader())
 	}
 	return r, err
+}
+
+// countsString renders request counts for failure messages.
+func countsString(m map[string]int) string {
+	var b strings.Builder
+	for k, v := range m {
+		b.WriteString(k + " " + strconv.Itoa(v) + "\n")
+	}
+	return b.String()
 }

@@ -16,15 +16,6 @@ var lxcCreateOnly = map[string]bool{
 	"pool": true, "bwlimit": true, "ignore-unpack-errors": true, "ha-managed": true,
 }
 
-func lxcEndpoint(method, path string) *Endpoint {
-	for _, ep := range APISchema().Endpoints {
-		if ep.Method == method && ep.Path == path {
-			return ep
-		}
-	}
-	panic("pvesim: schema lacks " + method + " " + path)
-}
-
 // POST /nodes/{node}/lxc
 func hLXCCreate(s *Sim, r *reqCtx) (any, error) {
 	vmid := r.int("vmid", 0)

@@ -3,7 +3,6 @@ package pvesim
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -252,5 +251,3 @@ func (s *Sim) findNode(name string) *node {
 	}
 	return nil
 }
-
-var _ = fmt.Sprintf

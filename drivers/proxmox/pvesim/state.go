@@ -3,7 +3,6 @@ package pvesim
 import (
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -378,9 +377,4 @@ func printPropertyString(format map[string]*Param, kv map[string]string) string 
 		parts = append(parts, k+"="+kv[k])
 	}
 	return strings.Join(parts, ",")
-}
-
-func jsonString(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
