@@ -176,6 +176,8 @@ type rnode struct {
 	status nodeStatus
 	drv    drivers.Driver
 	gate   gateKind
+	// orphan: an orphan delete deferred until every other node is done.
+	orphan bool
 	// ref is the object the node leaves behind (for health gates).
 	ref drivers.ObjectRef
 }
@@ -372,6 +374,7 @@ func (a *applier) deferOrphans() {
 		return
 	}
 	for _, o := range orphans {
+		o.orphan = true
 		for _, r := range rest {
 			if !containsNode(o.deps, r) {
 				o.deps = append(o.deps, r)
@@ -560,7 +563,11 @@ func (a *applier) runNode(ctx context.Context, n *rnode) {
 	}
 	for _, d := range n.deps {
 		if d.status != statusOK {
-			a.skip(n, "upstream failed: "+d.ID)
+			if n.orphan && !contains(n.DependsOn, d.ID) {
+				a.skip(n, "not started: the apply failed (orphans are removed last)")
+			} else {
+				a.skip(n, "upstream failed: "+d.ID)
+			}
 			return
 		}
 	}

@@ -67,7 +67,11 @@ type Driver struct {
 	bundles  string
 	images   *imageCache
 	hybrid   bool
+	exe      string // this binary, re-executed as the waiter
 	log      *slog.Logger
+	// fresh holds the ids this driver created and has not started yet,
+	// so Start needs no `state` round trip.
+	fresh sync.Map
 }
 
 // hybridNotice logs the hybrid cgroup handling once per process.
@@ -118,6 +122,9 @@ func New(cfg Config, cmder hostcmd.Cmder) (*Driver, error) {
 		return nil, fmt.Errorf("driver %s: %w", cfg.Backend, classify(err, "", cfg.Runtime))
 	}
 	d.flavor = flavorOf(string(out), base)
+	if d.exe, err = os.Executable(); err != nil {
+		return nil, fmt.Errorf("driver %s: locate own binary for the waiter: %w", cfg.Backend, err)
+	}
 	for _, dir := range []string{d.stateDir, d.bundles, cfg.CacheDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("driver %s: %w", cfg.Backend, err)

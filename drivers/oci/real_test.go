@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -271,3 +273,5 @@ func rewriteJSON(path string, edit func(map[string]any)) error {
 }
 
 func removeFile(path string) error { return os.Remove(path) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,6 +1,7 @@
 package pvesim
 
 import (
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -174,4 +175,80 @@ func TestRequestFaultsAndLog(t *testing.T) {
 		t.Fatal("dropped connection produced a response")
 	}
 	mustOK(t, call(t, s, "GET", "/version", nil), nil)
+}
+
+func TestHungTaskAndActiveList(t *testing.T) {
+	s := newSim(t, Options{})
+	waitOK(t, s, createCT(t, s, "100"))
+	s.HangTask("vzstart", 100)
+	var upid string
+	mustOK(t, call(t, s, "POST", "/nodes/pve/lxc/100/status/start", nil), &upid)
+	var active, archive []map[string]any
+	mustOK(t, call(t, s, "GET", "/nodes/pve/tasks", form("source", "active")), &active)
+	mustOK(t, call(t, s, "GET", "/nodes/pve/tasks", nil), &archive)
+	if len(active) != 1 || active[0]["upid"] != upid || active[0]["status"] != nil {
+		t.Fatalf("active tasks %v", active)
+	}
+	for _, e := range archive {
+		if e["upid"] == upid {
+			t.Fatalf("running task listed in the archive: %v", e)
+		}
+	}
+	var log []map[string]any
+	mustOK(t, call(t, s, "GET", "/nodes/pve/tasks/"+upid+"/log", nil), &log)
+	for _, l := range log {
+		if strings.HasPrefix(l["t"].(string), "TASK ") {
+			t.Fatalf("running task has a final log line: %v", log)
+		}
+	}
+	var st map[string]any
+	mustOK(t, call(t, s, "GET", "/nodes/pve/lxc/100/status/current", nil), &st)
+	if st["status"] != "stopped" {
+		t.Fatalf("hung start changed the guest: %v", st)
+	}
+	mustOK(t, call(t, s, "DELETE", "/nodes/pve/tasks/"+upid, nil), nil)
+	if exit, ok := s.WaitTask(upid, 5*time.Second); !ok || exit != "interrupted by signal" {
+		t.Fatalf("stopped task exit %q", exit)
+	}
+}
+
+func TestAuthFailureDelayApplied(t *testing.T) {
+	s := newSim(t, Options{AuthFailureDelay: 3 * time.Second})
+	req, _ := http.NewRequest("GET", s.URL()+"/nodes", nil)
+	req.URL.Path = "/api2/json/nodes"
+	resp := s.handle(req)
+	if resp.status != 401 || resp.reason != "No ticket" || resp.delay != 3*time.Second || len(resp.body) != 0 {
+		t.Fatalf("401 response %+v", resp)
+	}
+	req.Header.Set("Authorization", s.AuthHeader())
+	if resp := s.handle(req); resp.status != 200 || resp.delay != 0 {
+		t.Fatalf("authenticated response %d delay %v", resp.status, resp.delay)
+	}
+}
+
+func TestCrashedTaskAndRequestParams(t *testing.T) {
+	s := newSim(t, Options{})
+	s.InjectTask(TaskFault{Type: "vzcreate", Crash: true})
+	upid := createCT(t, s, "100", "password", "hunter22")
+	var st map[string]any
+	mustOK(t, call(t, s, "GET", "/nodes/pve/tasks/"+upid+"/status", nil), &st)
+	if st["exitstatus"] != "unexpected status" {
+		t.Fatalf("crashed task %v", st)
+	}
+	var log []map[string]any
+	mustOK(t, call(t, s, "GET", "/nodes/pve/tasks/"+upid+"/log", nil), &log)
+	for _, l := range log {
+		if strings.HasPrefix(l["t"].(string), "TASK ") {
+			t.Fatalf("crashed task has a final line: %v", log)
+		}
+	}
+	var create *Request
+	for _, r := range s.Requests() {
+		if r.Method == "POST" && r.Template == "/nodes/{node}/lxc" {
+			create = &r
+		}
+	}
+	if create == nil || create.Params["vmid"] != "100" || create.Params["password"] != "********" || create.Status != 200 || create.Reason != "OK" {
+		t.Fatalf("request log entry %+v", create)
+	}
 }
