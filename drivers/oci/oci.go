@@ -99,6 +99,14 @@ func New(cfg Config, cmder hostcmd.Cmder) (*Driver, error) {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(cfg.Root, "images")
 	}
+	// The runtime, the waiter and the bundles need absolute paths.
+	for _, p := range []*string{&cfg.Root, &cfg.CacheDir} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, fmt.Errorf("driver %s: %w", cfg.Backend, err)
+		}
+		*p = abs
+	}
 	if cfg.RootfsMode == "" {
 		cfg.RootfsMode = rootfsOverlay
 	}

@@ -154,8 +154,10 @@ func runWaiter(args []string) int {
 	if err != nil {
 		return fail(125, "%v", err)
 	}
-	// Own session: no terminal signal or job control reaches the waiter.
+	// Own session: no terminal signal or job control reaches the waiter;
+	// and no hold on the caller's working directory.
 	unix.Setsid()
+	os.Chdir("/")
 	if o.detachUnified {
 		if err := detachUnified(); err != nil {
 			return fail(125, "waiter: %v", err)
