@@ -275,3 +275,34 @@ func rewriteJSON(path string, edit func(map[string]any)) error {
 func removeFile(path string) error { return os.Remove(path) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestRealSameNameRace: parallel creates of one name give one container
+// and ErrExists for the others, and the winner still starts (a loser must
+// not clean up the winner's bundle).
+func TestRealSameNameRace(t *testing.T) {
+	d := realDriver(t, "crun")
+	rootfs := busyboxRootfs(t)
+	tg := target("race", &manifest.Instance{Image: "dir:" + rootfs, Command: []string{"sleep", "1000"}})
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := d.Create(context.Background(), tg); errs <- err }()
+	}
+	ok := 0
+	for range 3 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case !errors.Is(err, drivers.ErrExists):
+			t.Errorf("racing create: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d creates succeeded, want 1", ok)
+	}
+	if err := d.Start(context.Background(), drivers.ObjectRef{Name: "t-race"}); err != nil {
+		t.Fatal(err)
+	}
+	if o := findObserved(t, d, "t-race"); o.State != drivers.StateRunning {
+		t.Fatalf("winner: %+v", o)
+	}
+}
