@@ -154,8 +154,13 @@ func TestLXCRollbackOnTemplateFailure(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("up with a broken template succeeded:\n%s", out)
 	}
-	if !strings.Contains(out, "broken") {
-		t.Errorf("the failure does not name the broken instance:\n%s", out)
+	if !strings.Contains(out, "broken") || !strings.Contains(out, "template failed") {
+		t.Errorf("the failure does not name the broken instance and its template:\n%s", out)
+	}
+	for _, n := range []string{"first", "second"} {
+		if !strings.Contains(out, "delete "+e.project+"-"+n) {
+			t.Errorf("no rollback delete of %s (was it created before the failure?):\n%s", n, out)
+		}
 	}
 	if got := containers(t, e.lxcpath); len(got) != 0 {
 		t.Errorf("after the failed up, lxc-ls lists %v: rollback left them\n%s", got, out)
