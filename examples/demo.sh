@@ -34,6 +34,7 @@ sh "$here/mkrootfs.sh" "$here/rootfs/busybox" >/dev/null
 b validate
 b up --yes
 b ps
+b exec web -- wget -q -O- http://127.0.0.1:8080/index.html
 
 pid_before=$(lxc-info -P "$BERTH_LXCPATH" -n quickstart-cache -pH)
 echo
@@ -53,10 +54,13 @@ left=""
 [ -z "$(lxc-ls -P "$BERTH_LXCPATH" -1)" ] || left+=" containers"
 [ -z "$(ls -A "$BERTH_LXCPATH" 2>/dev/null)" ] || left+=" lxcpath-entries($(ls -A "$BERTH_LXCPATH"))"
 [ ! -e /sys/class/net/berthqs0 ] || left+=" bridge"
+[ -z "$(crun --root "$BERTH_OCI_ROOT/state/crun" list -q 2>/dev/null)" ] || left+=" crun-containers"
+[ -z "$(ls -A "$BERTH_OCI_ROOT/bundles/crun" 2>/dev/null)" ] || left+=" crun-bundles"
+! grep -q " $demo/" /proc/self/mountinfo || left+=" mounts"
 [ -z "$(find "$BERTH_STATE_DIR" -type f ! -name '*.lock' 2>/dev/null)" ] || left+=" state($(find "$BERTH_STATE_DIR" -type f ! -name '*.lock'))"
 if [ -n "$left" ]; then
   echo "demo: berth down left:$left" >&2
   exit 1
 fi
 echo
-echo "berth down left nothing behind: no container, no lxcpath entry, no bridge, no state."
+echo "berth down left nothing behind: no container, no lxcpath entry, no bridge, no crun bundle or mount, no state."

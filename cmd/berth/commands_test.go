@@ -669,3 +669,17 @@ func TestDownWithoutStackFile(t *testing.T) {
 		t.Errorf("no warning about the missing file:\n%s", e.err.String())
 	}
 }
+
+func TestUpWaitTimeout(t *testing.T) {
+	e := newCmdEnv(t, strings.Replace(demoStack, "interval: 1ms", "interval: 1h", 1))
+	e.driver("lxc").NeverHealthy("demo-db")
+	// --wait-timeout implies --wait; the first probe fails and the next
+	// would come an hour later, so only the timeout can end the wait.
+	err := e.up(func(o *upOptions) { o.WaitTimeout = 20 * time.Millisecond; o.Yes = true })
+	if err == nil || !strings.Contains(err.Error(), "--wait-timeout 20ms expired") || !strings.Contains(err.Error(), "db:") {
+		t.Errorf("up --wait-timeout = %v", err)
+	}
+	if err := e.up(func(o *upOptions) { o.WaitTimeout = -time.Second }); err == nil {
+		t.Error("negative --wait-timeout accepted")
+	}
+}

@@ -21,11 +21,13 @@ type upOptions struct {
 	st         streams
 	openDriver driverOpener
 
-	Yes         bool   // --yes: never ask
-	Parallel    int    // --parallel N, BERTH_PARALLEL
-	NoRollback  bool   // --no-rollback: leave a failed apply's partial state
-	KeepOrphans bool   // --keep-orphans: do not delete objects the file no longer lists
-	Wait        bool   // --wait: return once every health check passes
+	Yes         bool // --yes: never ask
+	Parallel    int  // --parallel N, BERTH_PARALLEL
+	NoRollback  bool // --no-rollback: leave a failed apply's partial state
+	KeepOrphans bool // --keep-orphans: do not delete objects the file no longer lists
+	Wait        bool // --wait: return once every health check passes
+	// WaitTimeout bounds --wait (0: no bound beyond the checks' own retries).
+	WaitTimeout time.Duration
 	Progress    string // --progress auto|tty|plain|json
 	PlanFile    string // optional saved plan (`berth plan --out`) to apply
 }
@@ -47,6 +49,7 @@ func newUpCommand(g *globalOptions) *cli.Command {
 			&cli.BoolFlag{Name: "no-rollback", Usage: "on failure, leave the partial state for debugging", Destination: &o.NoRollback},
 			&cli.BoolFlag{Name: "keep-orphans", Usage: "leave objects the stack file no longer lists alone", Sources: cli.EnvVars("BERTH_KEEP_ORPHANS"), Destination: &o.KeepOrphans},
 			&cli.BoolFlag{Name: "wait", Usage: "return only once every instance's health check passes", Destination: &o.Wait},
+			&cli.DurationFlag{Name: "wait-timeout", Usage: "give up --wait after `DURATION` (implies --wait)", Destination: &o.WaitTimeout},
 			&cli.StringFlag{Name: "progress", Usage: "progress display: auto, tty, plain or json", Value: progressAuto, Sources: cli.EnvVars("BERTH_PROGRESS"), Destination: &o.Progress},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -70,6 +73,10 @@ func runUp(ctx context.Context, o *upOptions) error {
 	if err := settings.validate(); err != nil {
 		return err
 	}
+	if o.WaitTimeout < 0 {
+		return fmt.Errorf("--wait-timeout %s: must not be negative", o.WaitTimeout)
+	}
+	o.Wait = o.Wait || o.WaitTimeout > 0
 	var saved *savedPlan
 	if o.PlanFile != "" {
 		var err error
@@ -114,7 +121,7 @@ func runUp(ctx context.Context, o *upOptions) error {
 			return err
 		}
 		if o.Wait {
-			return waitAllHealthy(ctx, s, o.openDriver, human)
+			return o.waitHealthy(ctx, s, human)
 		}
 		return nil
 	}
@@ -134,7 +141,21 @@ func runUp(ctx context.Context, o *upOptions) error {
 		return err
 	}
 	if o.Wait {
-		return waitAllHealthy(ctx, s, o.openDriver, human)
+		return o.waitHealthy(ctx, s, human)
 	}
 	return nil
+}
+
+// waitHealthy is --wait, bounded by --wait-timeout.
+func (o *upOptions) waitHealthy(ctx context.Context, s *session, st streams) error {
+	if o.WaitTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.WaitTimeout, fmt.Errorf("--wait-timeout %s expired", o.WaitTimeout))
+		defer cancel()
+	}
+	err := waitAllHealthy(ctx, s, o.openDriver, st)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	}
+	return err
 }

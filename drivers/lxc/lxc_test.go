@@ -1,6 +1,7 @@
 package lxc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -476,5 +478,82 @@ func TestReleaseBridge(t *testing.T) {
 	}
 	if _, err := os.Stat(d.bridgeMarkDir()); !os.IsNotExist(err) {
 		t.Errorf("bridge marker dir left in the lxcpath: %v", err)
+	}
+}
+
+// A missing lxc-* binary is ErrToolMissing naming the apt package.
+func TestToolMissing(t *testing.T) {
+	asRoot(t)
+	t.Setenv("PATH", t.TempDir())
+	d, err := New(Config{LXCPath: t.TempDir()}, hostcmd.Local{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Observe(context.Background(), "st")
+	if !errors.Is(err, drivers.ErrToolMissing) || !strings.Contains(err.Error(), "apt-get install -y lxc") {
+		t.Errorf("observe without lxc-ls: %v", err)
+	}
+	if _, err := New(Config{}, hostcmd.Local{}); !errors.Is(err, drivers.ErrToolMissing) {
+		t.Errorf("New without lxc-config: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while Logs writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Logs copies the console log and, with follow, what is appended later,
+// until the context ends.
+func TestLogsFollow(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "c"), 0o755)
+	logPath := filepath.Join(dir, "c", "console.log")
+	os.WriteFile(filepath.Join(dir, "c", "config"), []byte("lxc.console.logfile = "+logPath+"\n"), 0o644)
+	os.WriteFile(logPath, []byte("boot line\n"), 0o644)
+	d := &Driver{cfg: Config{LXCPath: dir}}
+	var once bytes.Buffer
+	if err := d.Logs(context.Background(), d.ref("c"), false, &once); err != nil || once.String() != "boot line\n" {
+		t.Fatalf("logs: %q %v", once.String(), err)
+	}
+	old := logPollInterval
+	logPollInterval = 5 * time.Millisecond
+	defer func() { logPollInterval = old }()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error)
+	go func() { done <- d.Logs(ctx, d.ref("c"), true, &out) }()
+	f, _ := os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("later line\n")
+	f.Close()
+	for !strings.Contains(out.String(), "later line") {
+		select {
+		case err := <-done:
+			t.Fatalf("follow returned early: %v (%q)", err, out.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "boot line\nlater line\n" {
+		t.Errorf("followed %q", got)
+	}
+	if err := d.Logs(context.Background(), d.ref("gone"), false, &once); !errors.Is(err, drivers.ErrNotFound) {
+		t.Errorf("logs of a missing container: %v", err)
 	}
 }

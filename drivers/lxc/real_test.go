@@ -269,3 +269,170 @@ func TestRealTemplateFailureLeavesNothing(t *testing.T) {
 		t.Fatalf("missing rootfs tarball: %v, want ErrTemplateUnavailable", err)
 	}
 }
+
+// fixtureRootfs builds a small busybox root filesystem (examples/
+// mkrootfs.sh) whose init keeps running, with a marker file that proves a
+// container's rootfs came from it.
+func fixtureRootfs(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if out, err := exec.Command("sh", "../../examples/mkrootfs.sh", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mkrootfs.sh: %v: %s", err, out)
+	}
+	files := map[string]string{
+		"etc/inittab":       "::sysinit:/etc/init.d/rcS\n::respawn:/bin/sleep 3600\n",
+		"etc/init.d/rcS":    "#!/bin/sh\n",
+		"etc/berth-fixture": "made by fixtureRootfs\n",
+	}
+	for p, content := range files {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(filepath.Join(dir, "sbin"), 0o755)
+	os.Symlink("../bin/busybox", filepath.Join(dir, "sbin", "init"))
+	return dir
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("CI=true but %s is missing", tool)
+			}
+			t.Skipf("SKIPPING: %s missing (apt-get install -y busybox-static skopeo umoci jq)", tool)
+		}
+	}
+}
+
+// The local and oci templates make containers from a rootfs tarball and
+// an OCI image layout; the oci image's environment reaches exec.
+func TestRealTemplates(t *testing.T) {
+	requireLXC(t)
+	needTools(t, "busybox", "tar")
+	d := realDriver(t, Config{})
+	ctx := context.Background()
+	rootfs := fixtureRootfs(t)
+	work := t.TempDir()
+
+	check := func(t *testing.T, inst *manifest.Instance, wantEnv string) {
+		t.Helper()
+		name := uniqueName(inst.Name)
+		tg := target("st", name, inst)
+		tg.StackDir = work
+		ref, err := d.Create(ctx, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Delete(ctx, ref)
+		if err := d.Start(ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		code, err := d.Exec(ctx, ref, drivers.ExecRequest{Argv: []string{"sh", "-c", "cat /etc/berth-fixture; echo \"env=$FOO\""}, Stdout: &out})
+		if err != nil || code != 0 {
+			t.Fatalf("exec: %d %v", code, err)
+		}
+		if want := "made by fixtureRootfs\nenv=" + wantEnv + "\n"; out.String() != want {
+			t.Errorf("exec output %q, want %q", out.String(), want)
+		}
+	}
+
+	t.Run("local", func(t *testing.T) {
+		meta := filepath.Join(work, "meta")
+		os.MkdirAll(meta, 0o755)
+		os.WriteFile(filepath.Join(meta, "config"), []byte("lxc.mount.auto = proc:mixed sys:ro cgroup:mixed\nlxc.autodev = 1\n"), 0o644)
+		run(t, "tar", "-C", meta, "-cJf", filepath.Join(work, "meta.tar.xz"), "config")
+		run(t, "tar", "-C", rootfs, "-cJf", filepath.Join(work, "rootfs.tar.xz"), ".")
+		check(t, &manifest.Instance{Name: "local", Backend: "lxc",
+			Template: &manifest.Template{Type: "local", Rootfs: "rootfs.tar.xz", Meta: "meta.tar.xz"}}, "")
+	})
+	t.Run("oci", func(t *testing.T) {
+		needTools(t, "umoci", "skopeo", "jq")
+		layout := filepath.Join(work, "layout")
+		bundle := filepath.Join(work, "bundle")
+		run(t, "umoci", "init", "--layout", layout)
+		run(t, "umoci", "new", "--image", layout+":v1")
+		run(t, "umoci", "unpack", "--image", layout+":v1", bundle)
+		run(t, "cp", "-a", rootfs+"/.", filepath.Join(bundle, "rootfs"))
+		run(t, "umoci", "repack", "--image", layout+":v1", bundle)
+		run(t, "umoci", "config", "--image", layout+":v1", "--config.env", "FOO=from-image")
+		check(t, &manifest.Instance{Name: "oci", Backend: "lxc",
+			Template: &manifest.Template{Type: "oci", Image: "layout:v1"}}, "from-image")
+	})
+}
+
+// Restart fields (environment, hostname, networks, mounts) are written by
+// Update and take effect at the next start; a bridge berth created is
+// removed with its last container.
+func TestRealRestartUpdate(t *testing.T) {
+	br := "brt" + uniqueName("")[1:]
+	t.Cleanup(func() { exec.Command("ip", "link", "del", br).Run() })
+	d := realDriver(t, Config{Bridge: br, CreateBridge: true})
+	ctx := context.Background()
+	name := uniqueName("rst")
+	share := t.TempDir()
+	os.WriteFile(filepath.Join(share, "hello.txt"), []byte("from the host\n"), 0o644)
+	inst := &manifest.Instance{Name: "app", Backend: "lxc", Template: &manifest.Template{Type: "busybox"},
+		Environment: map[string]string{"V": "one"}, Hostname: "first",
+		Networks: []manifest.Network{{Type: "veth", IP: "10.232.7.10/24", Gateway: "10.232.7.1"}}}
+	ref, err := d.Create(ctx, target("st", name, inst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	probe := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		code, err := d.Exec(ctx, ref, drivers.ExecRequest{Stdout: &out, Argv: []string{"sh", "-c",
+			`echo "$V $(hostname) $(ip -4 -o addr show eth0 | awk '{print $4}') $(cat /mnt/share/hello.txt 2>/dev/null)"`}})
+		if err != nil || code != 0 {
+			t.Fatalf("probe: %d %v", code, err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	if got := probe(); got != "one first 10.232.7.10/24" {
+		t.Errorf("before update: %q", got)
+	}
+	if obs := observeOne(t, d, name); len(obs.IPs) != 1 || obs.IPs[0] != "10.232.7.10" {
+		t.Errorf("observed IPs %v", obs.IPs)
+	}
+	inst.Environment["V"] = "two"
+	inst.Hostname = "second"
+	inst.Networks[0].IP = "10.232.7.20/24"
+	inst.Mounts = []manifest.Mount{{Source: share, Target: "/mnt/share", ReadOnly: true}}
+	if err := d.Update(ctx, ref, target("st", name, inst), []string{"environment", "hostname", "networks", "mounts"}); err != nil {
+		t.Fatal(err)
+	}
+	// exec builds its environment from the config, so it sees the new
+	// value at once; hostname, address and mount wait for the restart.
+	if got := probe(); got != "two first 10.232.7.10/24" {
+		t.Errorf("before the restart: %q", got)
+	}
+	if err := d.Stop(ctx, ref, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if got := probe(); got != "two second 10.232.7.20/24 from the host" {
+		t.Errorf("after restart: %q", got)
+	}
+	if err := d.Delete(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/sys/class/net/" + br); err == nil {
+		t.Errorf("bridge %s berth created survived its last container", br)
+	}
+}

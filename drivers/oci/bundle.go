@@ -309,3 +309,20 @@ func lookupDB(path, name string) []string {
 func lookupDBByID(path string, id int) []string {
 	return scanDB(path, func(rec []string) bool { return len(rec) >= 4 && rec[2] == strconv.Itoa(id) })
 }
+
+// BundleConfig returns the config.json berth writes for an instance that
+// runs args on a `dir:` root filesystem and sets nothing else, with
+// root.path set to rootfs. Benchmarks give it to the shell scripts they
+// compare berth with, so both run identical containers.
+func BundleConfig(runtime, rootfs string, args []string) ([]byte, error) {
+	flavor := manifest.BackendCrun
+	if strings.Contains(filepath.Base(runtime), manifest.BackendRunc) {
+		flavor = manifest.BackendRunc
+	}
+	inst := &manifest.Instance{Name: "bench", Command: args}
+	spec, err := buildSpec(drivers.Target{Instance: inst, ObjectName: "bench"}, &Image{Rootfs: rootfs}, rootfs, flavor)
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(spec, "", "  ")
+}

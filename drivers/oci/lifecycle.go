@@ -22,9 +22,6 @@ import (
 // when the caller gives no timeout (Compose's stop_grace_period default).
 const DefaultStopTimeout = 10 * time.Second
 
-// pollInterval paces the state polls of Stop.
-const pollInterval = 25 * time.Millisecond
-
 // containerState is the part of `<runtime> state` / `list -f json` berth
 // reads. crun's list has no annotations; runc's has.
 type containerState struct {
@@ -160,6 +157,7 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 	if t.Instance == nil {
 		return ref, d.wrap("create", id, errors.New("no instance spec"))
 	}
+	defer d.lockName(id)()
 	if _, err := os.Stat(filepath.Join(d.stateDir, id)); err == nil {
 		return ref, d.wrap("create", id, fmt.Errorf("%w: container %s is in %s", drivers.ErrExists, id, d.stateDir))
 	}
@@ -181,6 +179,7 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 		removeBundle(bundle)
 		return ref, d.wrap("create", id, err)
 	}
+	d.fresh.Store(id, true)
 	return ref, nil
 }
 
@@ -226,8 +225,19 @@ func (d *Driver) createContainer(ctx context.Context, id, bundle string) error {
 		detachUnified: d.hybrid,
 		argv:          []string{d.runtime, "--root", d.stateDir, "create", "--bundle", bundle, "--pid-file", filepath.Join(bundle, pidFileName), id},
 	}
-	err := d.cmder.Command(ctx, selfExe, waiterArgs(o)...).SetEnv(waiterEnv + "=launch").Run()
-	return classify(err, id, d.runtime)
+	args := append([]string{"-c", launchScript, d.exe}, waiterArgs(o)...)
+	out, err := d.cmder.Command(ctx, "sh", args...).SetEnv(waiterEnv + "=wait").Output()
+	if err != nil {
+		return classify(err, id, d.runtime)
+	}
+	var res waiterResult
+	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
+		return fmt.Errorf("waiter for %s gave no result (%q): %w", id, out, err)
+	}
+	if res.ExitCode != 0 {
+		return classify(&hostcmd.RunError{Argv: o.argv, Output: []byte(res.Output), Err: waiterExit(res.ExitCode)}, id, d.runtime)
+	}
+	return nil
 }
 
 // Start starts a created container. A stopped one cannot be started again
@@ -236,11 +246,18 @@ func (d *Driver) createContainer(ctx context.Context, id, bundle string) error {
 // kind Restart take effect.
 func (d *Driver) Start(ctx context.Context, ref drivers.ObjectRef) error {
 	id := ref.Name
+	defer d.lockName(id)()
+	bundle := d.bundleDir(id)
+	// Just created by this driver: it is in the "created" state, no need
+	// to ask the runtime.
+	if _, ok := d.fresh.LoadAndDelete(id); ok {
+		os.Remove(filepath.Join(bundle, stoppedMarker))
+		return d.wrap("start", id, d.run(ctx, id, "start", id))
+	}
 	st, err := d.state(ctx, id)
 	if err != nil {
 		return d.wrap("start", id, err)
 	}
-	bundle := d.bundleDir(id)
 	switch st.Status {
 	case statusRunning:
 		return nil
@@ -275,43 +292,79 @@ func (d *Driver) recreate(ctx context.Context, id, bundle string) error {
 // SIGKILL. Stopping a stopped container is a no-op.
 func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.Duration) error {
 	id := ref.Name
+	d.fresh.Delete(id)
 	if timeout <= 0 {
 		timeout = DefaultStopTimeout
 	}
-	st, err := d.state(ctx, id)
-	if err != nil {
-		return d.wrap("stop", id, err)
-	}
-	if st.Status == statusStopped {
-		return nil
-	}
 	bundle := d.bundleDir(id)
-	if err := os.WriteFile(filepath.Join(bundle, stoppedMarker), nil, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// The marker goes first so that an Observe racing with the stop
+	// already reports "stopped", not "exited".
+	marker := filepath.Join(bundle, stoppedMarker)
+	_, statErr := os.Stat(marker)
+	hadMarker := statErr == nil
+	if err := os.WriteFile(marker, nil, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return d.wrap("stop", id, err)
 	}
-	if st.Status == statusPaused {
-		d.run(ctx, id, "resume", id)
-	}
-	if err := d.signalAndWait(ctx, id, "TERM", timeout); err == nil {
+	err := d.signalAndWait(ctx, id, "TERM", timeout)
+	switch {
+	case err == nil:
 		return nil
-	} else if !errors.Is(err, context.DeadlineExceeded) {
+	case errors.Is(err, errAlreadyStopped):
+		// It ended on its own before this stop: keep it "exited".
+		if !hadMarker {
+			os.Remove(marker)
+		}
+		return nil
+	case errors.Is(err, drivers.ErrNotFound):
+		return d.wrap("stop", id, err)
+	case errors.Is(err, drivers.ErrNotRunning):
+		// Paused: resume so the signals are delivered.
+		if rerr := d.run(ctx, id, "resume", id); rerr != nil {
+			return d.wrap("stop", id, err)
+		}
+		if err := d.signalAndWait(ctx, id, "TERM", timeout); err == nil || errors.Is(err, errAlreadyStopped) {
+			return nil
+		}
+	case !errors.Is(err, context.DeadlineExceeded):
 		return d.wrap("stop", id, err)
 	}
-	if err := d.signalAndWait(ctx, id, "KILL", DefaultStopTimeout); err != nil {
+	if err := d.signalAndWait(ctx, id, "KILL", DefaultStopTimeout); err != nil && !errors.Is(err, errAlreadyStopped) {
 		return d.wrap("stop", id, fmt.Errorf("still running after SIGKILL: %w", err))
 	}
 	return nil
 }
 
+// errAlreadyStopped: the signal found no process, and the runtime says
+// the container is stopped.
+var errAlreadyStopped = errors.New("already stopped")
+
 // signalAndWait sends sig and polls the state until stopped or timeout
 // (context.DeadlineExceeded), then waits a moment for the waiter's exit
-// record.
+// record. Polls start at 2 ms and back off to 50 ms.
 func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time.Duration) error {
-	if err := d.run(ctx, id, "kill", id, sig); err != nil && !errors.Is(err, drivers.ErrNotRunning) {
-		return err
+	if err := d.run(ctx, id, "kill", id, sig); err != nil {
+		if !errors.Is(err, drivers.ErrNotRunning) {
+			return err
+		}
+		st, serr := d.state(ctx, id)
+		if serr != nil {
+			return serr
+		}
+		if st.Status == statusStopped {
+			return errAlreadyStopped
+		}
+		if st.Status == statusPaused {
+			return err
+		}
 	}
 	deadline := time.Now().Add(timeout)
+	wait := 2 * time.Millisecond
 	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 		st, err := d.state(ctx, id)
 		if err != nil {
 			return err
@@ -323,11 +376,7 @@ func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time
 		if time.Now().After(deadline) {
 			return context.DeadlineExceeded
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pollInterval):
-		}
+		wait = min(wait*2, 50*time.Millisecond)
 	}
 }
 
@@ -335,11 +384,11 @@ func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time
 // after the runtime reports the container stopped.
 func (d *Driver) awaitExitRecord(ctx context.Context, id string) {
 	path := filepath.Join(d.bundleDir(id), exitFileName)
-	for i := 0; i < 40; i++ {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
 		if _, err := os.Stat(path); err == nil || ctx.Err() != nil {
 			return
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -350,14 +399,14 @@ func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 	if err := validID(id); err != nil {
 		return d.wrap("delete", id, err)
 	}
+	defer d.lockName(id)()
+	d.fresh.Delete(id)
 	bundle := d.bundleDir(id)
-	// `delete -f` of an unknown id exits 0 on crun and runc: ask first.
-	if _, err := d.state(ctx, id); err != nil {
-		if !errors.Is(err, drivers.ErrNotFound) {
-			return d.wrap("delete", id, err)
-		}
+	// `delete -f` of an unknown id exits 0 on crun and runc, so look
+	// first: both keep one directory per container under --root.
+	if _, err := os.Stat(filepath.Join(d.stateDir, id)); err != nil {
 		if _, serr := os.Stat(bundle); serr != nil {
-			return d.wrap("delete", id, err)
+			return d.wrap("delete", id, fmt.Errorf("%w: no container %s in %s", drivers.ErrNotFound, id, d.stateDir))
 		}
 		// A bundle without a container: clean it up.
 		return d.wrap("delete", id, removeBundle(bundle))

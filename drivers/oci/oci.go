@@ -67,7 +67,23 @@ type Driver struct {
 	bundles  string
 	images   *imageCache
 	hybrid   bool
+	exe      string // this binary, re-executed as the waiter
 	log      *slog.Logger
+	// fresh holds the ids this driver created and has not started yet,
+	// so Start needs no `state` round trip.
+	fresh sync.Map
+	// names serialises mutating calls on one container name (a *sync.Mutex
+	// per name): a racing second Create must not clean up the first one's
+	// bundle.
+	names sync.Map
+}
+
+// lockName holds the per-name mutex until the returned func is called.
+func (d *Driver) lockName(id string) func() {
+	m, _ := d.names.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // hybridNotice logs the hybrid cgroup handling once per process.
@@ -95,6 +111,14 @@ func New(cfg Config, cmder hostcmd.Cmder) (*Driver, error) {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(cfg.Root, "images")
 	}
+	// The runtime, the waiter and the bundles need absolute paths.
+	for _, p := range []*string{&cfg.Root, &cfg.CacheDir} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, fmt.Errorf("driver %s: %w", cfg.Backend, err)
+		}
+		*p = abs
+	}
 	if cfg.RootfsMode == "" {
 		cfg.RootfsMode = rootfsOverlay
 	}
@@ -118,6 +142,9 @@ func New(cfg Config, cmder hostcmd.Cmder) (*Driver, error) {
 		return nil, fmt.Errorf("driver %s: %w", cfg.Backend, classify(err, "", cfg.Runtime))
 	}
 	d.flavor = flavorOf(string(out), base)
+	if d.exe, err = os.Executable(); err != nil {
+		return nil, fmt.Errorf("driver %s: locate own binary for the waiter: %w", cfg.Backend, err)
+	}
 	for _, dir := range []string{d.stateDir, d.bundles, cfg.CacheDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("driver %s: %w", cfg.Backend, err)

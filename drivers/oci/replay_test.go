@@ -30,6 +30,9 @@ var record = flag.Bool("record", false, "re-record testdata/<runtime>/ from the 
 // rootToken replaces the scenario's temporary root in recordings.
 const rootToken = "@ROOT@"
 
+// exeToken replaces the test binary's path (the waiter) in recordings.
+const exeToken = "@EXE@"
+
 // recorder is a Cmder that runs commands for real and keeps recordings.
 type recorder struct {
 	inner hostcmd.Cmder
@@ -168,6 +171,7 @@ func TestRecordFixtures(t *testing.T) {
 			}
 			data, _ := json.MarshalIndent(rec.recs, "", "  ")
 			data = bytes.ReplaceAll(data, []byte(root), []byte(rootToken))
+			data = bytes.ReplaceAll(data, []byte(d.exe), []byte(exeToken))
 			if err := os.WriteFile(filepath.Join(out, "recordings.json"), append(data, '\n'), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -185,6 +189,8 @@ func replayDriver(t *testing.T, rt string) (*Driver, *hostcmd.Replayer) {
 		t.Fatal(err)
 	}
 	var recs []hostcmd.Recording
+	exe, _ := os.Executable()
+	data = bytes.ReplaceAll(data, []byte(exeToken), []byte(exe))
 	if err := json.Unmarshal(bytes.ReplaceAll(data, []byte(rootToken), []byte(root)), &recs); err != nil {
 		t.Fatal(err)
 	}

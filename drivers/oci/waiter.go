@@ -3,20 +3,26 @@ package oci
 // The waiter: OCI runtimes forget a container's exit code (after the
 // process ends, `state` says "stopped" and nothing more), so berth does what
 // conmon does for Podman. `create` is run by a small waiter process, a
-// re-exec of the running binary (/proc/self/exe) selected by the
-// BERTH_OCI_WAITER environment variable in this package's init hook, so it
-// works for the berth binary and for test binaries alike:
+// re-exec of the running binary selected by the BERTH_OCI_WAITER
+// environment variable in this package's init hook, so it works for the
+// berth binary and for test binaries alike:
 //
-//	berth ──(Cmder)──> stage 1 "launch" ──(setsid)──> stage 2 "wait"
-//	                                                    ├─ <runtime> create (stdout/stderr = the log file)
-//	                                                    └─ subreaper: wait4(container pid) -> exit.json
+//	berth ──(Cmder)──> sh -c '"$0" "$@" &'  (stage 1: exits at once)
+//	                     └─> waiter (stage 2, own session)
+//	                           ├─ <runtime> create (stdout/stderr = the log file)
+//	                           ├─ reports create's outcome on stdout, closes it
+//	                           └─ subreaper: wait4(container pid) -> exit.json
 //
-// Stage 1 returns as soon as create finished, with create's exit code and
-// output, so berth sees an ordinary command. Stage 2 stays behind as the
-// container's subreaper (the container's init is reparented to it when the
-// runtime exits), waits for it and writes exit.json into the bundle. On a
-// hybrid cgroup host stage 2 is also where crun's create gets a private
-// mount namespace with /sys/fs/cgroup/unified detached.
+// berth's Output() returns when the shell has exited and the waiter has
+// closed stdout, i.e. right after create, with create's exit code and
+// output in a JSON line. The waiter stays behind as the container's
+// subreaper (the container's init is reparented to it when the runtime
+// exits), waits for it and writes exit.json into the bundle. On a hybrid
+// cgroup host the waiter is also where crun's create gets a private mount
+// namespace with /sys/fs/cgroup/unified detached: the waiter's main thread
+// unshares its mount namespace, makes it private, checks that it really is
+// a new namespace, detaches the cgroup2 mount there and forks crun from
+// that thread.
 
 import (
 	"bytes"
@@ -26,9 +32,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,17 +44,17 @@ import (
 // runtime.
 const waiterEnv = "BERTH_OCI_WAITER"
 
-// selfExe re-executes the running binary.
-const selfExe = "/proc/self/exe"
+// waiterExit is the runtime's exit status as relayed by the waiter.
+type waiterExit int
+
+func (e waiterExit) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+func (e waiterExit) ExitCode() int { return int(e) }
 
 // unifiedMount is the cgroup2 mount of a hybrid host that crun refuses.
 const unifiedMount = "/sys/fs/cgroup/unified"
 
 func init() {
-	switch os.Getenv(waiterEnv) {
-	case "launch":
-		os.Exit(launchWaiter(os.Args[1:]))
-	case "wait":
+	if os.Getenv(waiterEnv) == "wait" {
 		os.Exit(runWaiter(os.Args[1:]))
 	}
 }
@@ -59,6 +65,11 @@ type waiterOptions struct {
 	detachUnified          bool
 	argv                   []string
 }
+
+// launchScript is stage 1: start the waiter in the background and exit.
+// The waiter must not hold the caller's stderr pipe, or Output() would
+// wait for it.
+const launchScript = `"$0" "$@" </dev/null 2>/dev/null &`
 
 // waiterArgs renders the waiter command line (after /proc/self/exe).
 func waiterArgs(o waiterOptions) []string {
@@ -132,49 +143,6 @@ func cleanEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// launchWaiter is stage 1: start stage 2 in its own session (and mount
-// namespace when asked), relay create's outcome, exit.
-func launchWaiter(args []string) int {
-	o, err := parseWaiterArgs(args)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 125
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "waiter:", err)
-		return 125
-	}
-	cmd := exec.Command(selfExe, args...)
-	cmd.Env = cleanEnv(waiterEnv + "=wait")
-	cmd.Stdout = w
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if o.detachUnified {
-		// Go makes / recursively private in the new namespace, so the
-		// unmount below never reaches the host.
-		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
-	}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "waiter: start:", err)
-		return 125
-	}
-	w.Close()
-	var res waiterResult
-	derr := json.NewDecoder(r).Decode(&res)
-	if derr != nil {
-		// Stage 2 died before reporting: reap it and say so.
-		werr := cmd.Wait()
-		fmt.Fprintf(os.Stderr, "waiter: no result from stage 2 (%v, %v)\n", derr, werr)
-		return 125
-	}
-	cmd.Process.Release()
-	if res.Output != "" {
-		io.WriteString(os.Stderr, res.Output)
-	}
-	return res.ExitCode
-}
-
 // runWaiter is stage 2.
 func runWaiter(args []string) int {
 	enc := json.NewEncoder(os.Stdout)
@@ -186,12 +154,13 @@ func runWaiter(args []string) int {
 	if err != nil {
 		return fail(125, "%v", err)
 	}
+	// Own session: no terminal signal or job control reaches the waiter;
+	// and no hold on the caller's working directory.
+	unix.Setsid()
+	os.Chdir("/")
 	if o.detachUnified {
-		if same, err := sameMountNamespaceAsParent(); err != nil || same {
-			return fail(125, "waiter: refusing to detach %s: not in a private mount namespace (%v)", unifiedMount, err)
-		}
-		if err := unix.Unmount(unifiedMount, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			return fail(125, "waiter: detach %s: %v", unifiedMount, err)
+		if err := detachUnified(); err != nil {
+			return fail(125, "waiter: %v", err)
 		}
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -310,19 +279,29 @@ func readFrom(path string, off int64) string {
 // they are reported to the caller instead.
 func truncateTo(path string, off int64) { os.Truncate(path, off) }
 
-// sameMountNamespaceAsParent guards the unmount: stage 1 (the parent,
-// still waiting for the result) is in the caller's namespace, so stage 2
-// must be in a different one.
-func sameMountNamespaceAsParent() (bool, error) {
-	self, err := os.Readlink("/proc/self/ns/mnt")
+// detachUnified gives this thread (which then forks the runtime) a
+// private mount namespace without the cgroup2 mount. init runs on the main
+// thread with the main goroutine locked to it; LockOSThread keeps it so.
+func detachUnified() error {
+	runtime.LockOSThread()
+	before, err := os.Readlink("/proc/thread-self/ns/mnt")
 	if err != nil {
-		return false, err
+		return err
 	}
-	initNS, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", os.Getppid()))
-	if err != nil {
-		return false, err
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
 	}
-	return self == initNS, nil
+	after, err := os.Readlink("/proc/thread-self/ns/mnt")
+	if err != nil || after == before {
+		return fmt.Errorf("refusing to detach %s: not in a new mount namespace (%s -> %s, %v)", unifiedMount, before, after, err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	if err := unix.Unmount(unifiedMount, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("detach %s: %w", unifiedMount, err)
+	}
+	return nil
 }
 
 // DetectHybridCgroups reports a hybrid cgroup host, where crun refuses to

@@ -11,8 +11,12 @@ type Request struct {
 	Method   string
 	Path     string // relative to /api2/json, e.g. /nodes/pve/lxc/100/config
 	Template string // schema path, e.g. /nodes/{node}/lxc/{vmid}/config ("" if unrouted)
-	Status   int
-	Dropped  bool
+	// Params are the query and body parameters as received (passwords
+	// masked); nil when the request failed before parameter parsing.
+	Params  map[string]string
+	Status  int
+	Reason  string
+	Dropped bool
 }
 
 // Fault is an injected failure for requests matching Method and Path. Path
@@ -112,6 +116,9 @@ type TaskFault struct {
 	Hang  bool
 	// Warnings makes the task succeed with exitstatus "WARNINGS: n".
 	Warnings int
+	// Crash ends the task without a final log line, which PVE reports as
+	// exitstatus "unexpected status".
+	Crash bool
 }
 
 // InjectTask queues a task fault (consumed by the first matching task).

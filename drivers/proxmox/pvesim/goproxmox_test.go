@@ -251,3 +251,89 @@ func TestGoProxmoxAuth(t *testing.T) {
 		t.Fatalf("unpinned client: %v", err)
 	}
 }
+
+func TestGoProxmoxStorageAndCluster(t *testing.T) {
+	s, err := pvesim.New(pvesim.Options{Nodes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	c := goClient(t, s)
+	node, err := c.Node(ctx, "pve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storages, err := node.Storages(ctx)
+	if err != nil || len(storages) != 2 {
+		t.Fatalf("storages %v %v", storages, err)
+	}
+	local, err := node.Storage(ctx, "local")
+	if err != nil || !strings.Contains(local.Content, "vztmpl") {
+		t.Fatalf("storage local %+v %v", local, err)
+	}
+	task, err := local.DownloadURL(ctx, "iso", "alpine.iso", "https://example.invalid/alpine.iso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, task)
+	iso, err := local.ISO(ctx, "alpine.iso")
+	if err != nil || iso.VolID != "local:iso/alpine.iso" {
+		t.Fatalf("iso %+v %v", iso, err)
+	}
+	content, err := local.GetContent(ctx)
+	if err != nil || len(content) != 5 {
+		t.Fatalf("content %d %v", len(content), err)
+	}
+	apls, err := node.Appliances(ctx)
+	if err != nil || len(apls) == 0 {
+		t.Fatalf("appliances %v %v", apls, err)
+	}
+	upid, err := node.DownloadAppliance(ctx, apls[0].Template, "local")
+	if err != nil || !strings.HasPrefix(upid, "UPID:pve:") {
+		t.Fatalf("download appliance %q %v", upid, err)
+	}
+	tmpl, err := node.VzTmpl(ctx, "alpine-3.22-default_20250617_amd64.tar.xz", "local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err = node.NewContainer(ctx, 0, // 0: go-proxmox asks /cluster/nextid
+		proxmox.ContainerOption{Name: "ostemplate", Value: tmpl.VolID},
+		proxmox.ContainerOption{Name: "storage", Value: "local-lvm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, task)
+	cl, err := c.Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := cl.Resources(ctx, "vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rs {
+		if r.VMID == 100 && r.Type == "lxc" && r.Node == "pve" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("resources %+v", rs)
+	}
+	ct, err := node.Container(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ct.Template(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := node.Tasks(ctx, nil)
+	if err != nil || len(tasks) < 3 {
+		t.Fatalf("tasks %d %v", len(tasks), err)
+	}
+	nodes, err := c.Nodes(ctx)
+	if err != nil || len(nodes) != 2 {
+		t.Fatalf("nodes %v %v", nodes, err)
+	}
+}

@@ -88,6 +88,9 @@ func hLXCCreate(s *Sim, r *reqCtx) (any, error) {
 		t.logf("Detected container architecture: %s", conf["arch"])
 		g.conf = conf
 		if start {
+			if err := s.checkCapacity(g, t); err != nil {
+				return err
+			}
 			s.startGuest(g)
 			t.logf("starting CT %d", vmid)
 		}
@@ -214,6 +217,9 @@ func lxcPower(action string) handlerFunc {
 			return s.spawn(r.node, "vzstart", vmid, r.taskUser(), func(t *task) error {
 				if g.status == "running" {
 					return fmt.Errorf("CT %d already running", vmid)
+				}
+				if err := s.checkCapacity(g, t); err != nil {
+					return err
 				}
 				s.startGuest(g)
 				return nil

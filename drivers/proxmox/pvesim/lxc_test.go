@@ -225,3 +225,30 @@ func TestAuthFailureDelayApplied(t *testing.T) {
 		t.Fatalf("authenticated response %d delay %v", resp.status, resp.delay)
 	}
 }
+
+func TestCrashedTaskAndRequestParams(t *testing.T) {
+	s := newSim(t, Options{})
+	s.InjectTask(TaskFault{Type: "vzcreate", Crash: true})
+	upid := createCT(t, s, "100", "password", "hunter22")
+	var st map[string]any
+	mustOK(t, call(t, s, "GET", "/nodes/pve/tasks/"+upid+"/status", nil), &st)
+	if st["exitstatus"] != "unexpected status" {
+		t.Fatalf("crashed task %v", st)
+	}
+	var log []map[string]any
+	mustOK(t, call(t, s, "GET", "/nodes/pve/tasks/"+upid+"/log", nil), &log)
+	for _, l := range log {
+		if strings.HasPrefix(l["t"].(string), "TASK ") {
+			t.Fatalf("crashed task has a final line: %v", log)
+		}
+	}
+	var create *Request
+	for _, r := range s.Requests() {
+		if r.Method == "POST" && r.Template == "/nodes/{node}/lxc" {
+			create = &r
+		}
+	}
+	if create == nil || create.Params["vmid"] != "100" || create.Params["password"] != "********" || create.Status != 200 || create.Reason != "OK" {
+		t.Fatalf("request log entry %+v", create)
+	}
+}

@@ -72,6 +72,9 @@ func hQemuCreate(s *Sim, r *reqCtx) (any, error) {
 		}
 		g.conf = conf
 		if start {
+			if err := s.checkCapacity(g, t); err != nil {
+				return err
+			}
 			s.startGuest(g)
 		}
 		return nil
@@ -231,6 +234,9 @@ func qemuPower(action string) handlerFunc {
 				if g.status != "stopped" {
 					return fmt.Errorf("VM %d already running", vmid)
 				}
+				if err := s.checkCapacity(g, t); err != nil {
+					return err
+				}
 				s.startGuest(g)
 				return nil
 			}, nil), nil
@@ -385,4 +391,36 @@ func linkLocal(mac string) string {
 	var b [6]byte
 	fmt.Sscanf(mac, "%02x:%02x:%02x:%02x:%02x:%02x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5])
 	return fmt.Sprintf("fe80::%02x%02x:%02xff:fe%02x:%02x%02x", b[0]^2, b[1], b[2], b[3], b[4], b[5])
+}
+
+// checkCapacity refuses to start a guest the node cannot hold: more vCPUs
+// than host CPUs (qemu-server config_to_command) or more memory than the
+// node has left with its running guests (the start fails the way an
+// out-of-memory kvm / lxc-start does).
+func (s *Sim) checkCapacity(g *guest, t *task) error {
+	n := s.findNode(g.node)
+	if n == nil {
+		return nil
+	}
+	if g.kind == "qemu" {
+		vcpus := g.confInt("vcpus", g.cpus(s))
+		if vcpus > int64(n.cpus) || g.cpus(s) > int64(n.cpus) {
+			return fmt.Errorf("MAX %d vcpus allowed per VM on this node", n.cpus)
+		}
+	}
+	var used int64
+	for _, o := range s.guests {
+		if o.node == g.node && o != g && o.status != "stopped" {
+			used += o.maxMem()
+		}
+	}
+	if used+g.maxMem() <= n.mem {
+		return nil
+	}
+	if g.kind == "lxc" {
+		t.logf("lxc-start: %d: ../src/lxc/cgroups/cgfsng.c: cgroup memory limit exceeds available memory", g.vmid)
+		return fmt.Errorf("startup for container '%d' failed", g.vmid)
+	}
+	t.logf("kvm: cannot set up guest memory 'pc.ram': Cannot allocate memory")
+	return fmt.Errorf("start failed: QEMU exited with code 1")
 }

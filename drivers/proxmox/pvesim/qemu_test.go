@@ -207,3 +207,26 @@ func TestCloneTemplateResize(t *testing.T) {
 		t.Fatalf("lxc clone %v", c)
 	}
 }
+
+func TestNodeCapacity(t *testing.T) {
+	s := newSim(t, Options{NodeCPUs: 4, NodeMemory: 4 << 30})
+	waitOK(t, s, createVM(t, s, "100", "cores", "8"))
+	var upid string
+	mustOK(t, call(t, s, "POST", "/nodes/pve/qemu/100/status/start", nil), &upid)
+	if got := taskExit(t, s, upid); got != "MAX 4 vcpus allowed per VM on this node" {
+		t.Fatalf("too many cores: %q", got)
+	}
+	waitOK(t, s, createVM(t, s, "101", "memory", "3072"))
+	waitOK(t, s, createVM(t, s, "102", "memory", "2048"))
+	mustOK(t, call(t, s, "POST", "/nodes/pve/qemu/101/status/start", nil), &upid)
+	waitOK(t, s, upid)
+	mustOK(t, call(t, s, "POST", "/nodes/pve/qemu/102/status/start", nil), &upid)
+	if got := taskExit(t, s, upid); got != "start failed: QEMU exited with code 1" {
+		t.Fatalf("out of memory: %q", got)
+	}
+	waitOK(t, s, createCT(t, s, "103", "memory", "2048"))
+	mustOK(t, call(t, s, "POST", "/nodes/pve/lxc/103/status/start", nil), &upid)
+	if got := taskExit(t, s, upid); got != "startup for container '103' failed" {
+		t.Fatalf("lxc out of memory: %q", got)
+	}
+}

@@ -49,6 +49,9 @@ func (r *reqCtx) taskUser() string {
 
 type handlerFunc func(s *Sim, r *reqCtx) (any, error)
 
+// secretParams are masked in the request log.
+var secretParams = map[string]bool{"password": true, "cipassword": true, "token_value": true}
+
 // handle runs the pipeline in pve-http-server's order: URI split, auth
 // (401), body checks (501/506), route (501), fault injection, parameter
 // verification (400), handler.
@@ -56,9 +59,10 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 	start := time.Now()
 	rel := ""
 	tmpl := ""
+	var logged map[string]string
 	defer func() {
 		s.mu.Lock()
-		s.reqlog = append(s.reqlog, Request{Time: start, Method: req.Method, Path: rel, Template: tmpl, Status: resp.status, Dropped: resp.drop})
+		s.reqlog = append(s.reqlog, Request{Time: start, Method: req.Method, Path: rel, Template: tmpl, Params: logged, Status: resp.status, Reason: resp.reason, Dropped: resp.drop})
 		s.mu.Unlock()
 		if s.opts.Logf != nil {
 			s.opts.Logf("%s %s -> %d %s", req.Method, req.URL.Path, resp.status, resp.reason)
@@ -136,6 +140,14 @@ func (s *Sim) handle(req *http.Request) (resp response) {
 	raw, perr := readParams(req)
 	if perr != nil {
 		return errorResponse(perr)
+	}
+	logged = map[string]string{}
+	for k, v := range raw {
+		if secretParams[k] {
+			logged[k] = "********"
+		} else {
+			logged[k] = v.s
+		}
 	}
 	for k, v := range uri {
 		if old, ok := raw[k]; ok && old.s != v {

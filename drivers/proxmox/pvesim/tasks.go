@@ -63,6 +63,15 @@ func (s *Sim) spawn(node, typ string, vmid int, user string, work func(t *task) 
 		}
 		var err error
 		switch {
+		case f != nil && f.Crash:
+			if undo != nil {
+				undo()
+			}
+			t.running = false
+			t.end = time.Now()
+			t.exit = "unexpected status"
+			close(t.done)
+			return
 		case f != nil && f.Error != "":
 			if undo != nil {
 				undo()
