@@ -272,3 +272,17 @@ func TestParseImageRef(t *testing.T) {
 		}
 	}
 }
+
+// TestDotEnvErrorsInLoad: a broken .env next to the stack file is reported
+// with its own name and line, together with the stack file's problems.
+func TestDotEnvErrorsInLoad(t *testing.T) {
+	dir := t.TempDir()
+	stack := writeFile(t, filepath.Join(dir, "berth.yaml"), "instances:\n  web:\n    backend: lxc\n    memory: ${MEM}\n    cpus: 0\n")
+	writeFile(t, filepath.Join(dir, ".env"), "MEM=64M\n9X=1\n")
+	_, err := Load(stack, LoadOptions{Environ: map[string]string{}})
+	want := filepath.Join(dir, ".env") + ":2:1: invalid variable name \"9X\": want letters, digits and _, not starting with a digit\n" +
+		stack + ":5:11: instances.web.cpus: must be greater than 0"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+}

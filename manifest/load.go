@@ -65,7 +65,8 @@ func Load(path string, opts LoadOptions) (*Stack, error) {
 	dir := filepath.Dir(abs)
 	envFile, explicit := opts.EnvFile, opts.EnvFile != ""
 	if !explicit {
-		envFile = filepath.Join(dir, ".env")
+		// Named like the stack file (relative if it was) for messages.
+		envFile = filepath.Join(filepath.Dir(path), ".env")
 	}
 	var dotenv map[string]string
 	if b, err := os.ReadFile(envFile); err == nil {
@@ -117,7 +118,7 @@ func load(file, dir string, data []byte, projectName string, env, dotenv map[str
 	b := &treeBuilder{pos: pos, changed: changed, errs: errs}
 	pos.set(nil, location{value: nodePos(root.Content[0])})
 	generic := b.build(root, nil, "", 0)
-	if !errs.empty() {
+	if b.tooLarge {
 		return nil, errs.err()
 	}
 	nav, err := getNav()
@@ -131,6 +132,11 @@ func load(file, dir string, data []byte, projectName string, env, dotenv map[str
 		return nil, err
 	}
 	var pr pruned
+	// Values whose interpolation failed are already reported: leave them
+	// out, as values that fail the schema are, and check the rest.
+	if len(b.failed) > 0 && !pr.cut(generic, b.failed) {
+		return nil, errs.err()
+	}
 	if err := validator.Validate(generic); err != nil {
 		// Report the schema errors, then cut the offending values out and
 		// run the remaining checks on the rest, so one run shows every

@@ -76,6 +76,9 @@ func isSecretPath(tokens []string) bool {
 // (keys are left alone, as in Compose), in place. Alias nodes are skipped:
 // their anchors are expanded where they are defined, exactly once. It
 // returns the set of nodes whose text held a $.
+//
+// Scalars that fail to interpolate are reported and marked false in the
+// returned map, so the tree builder can leave them out.
 func interpolateTree(root *yaml.Node, lookup lookupFunc, errs *errorList, warn func(string)) map[*yaml.Node]bool {
 	changed := map[*yaml.Node]bool{}
 	var walk func(n *yaml.Node, tokens []string, depth int)
@@ -104,6 +107,7 @@ func interpolateTree(root *yaml.Node, lookup lookupFunc, errs *errorList, warn f
 					msg = "invalid interpolation in a secret (value not shown): write $$ for a literal $"
 				}
 				errs.add(nodePos(n), displayPath("", tokens), "%s", msg)
+				changed[n] = false
 				return
 			}
 			for _, name := range r.unset {
@@ -134,15 +138,18 @@ type interpolated string
 // (map[string]any, []any, string, int64, float64, bool, nil) and records
 // every value's position.
 type treeBuilder struct {
-	pos     positions
-	changed map[*yaml.Node]bool
-	errs    *errorList
-	nodes   int
+	pos      positions
+	changed  map[*yaml.Node]bool // true: interpolated; false: interpolation failed
+	errs     *errorList
+	nodes    int
+	tooLarge bool       // the document hit maxNodes or maxDepth
+	failed   [][]string // paths of values whose interpolation failed
 }
 
 func (b *treeBuilder) build(n *yaml.Node, tokens []string, display string, depth int) any {
 	b.nodes++
 	if b.nodes > maxNodes || depth > maxDepth {
+		b.tooLarge = true
 		if b.nodes == maxNodes+1 || depth == maxDepth+1 {
 			b.errs.add(nodePos(n), display, "document too large or too deeply nested (aliases expand to more than %d values)", maxNodes)
 		}
@@ -229,7 +236,12 @@ func (b *treeBuilder) build(n *yaml.Node, tokens []string, display string, depth
 		}
 		return out
 	case yaml.ScalarNode:
-		if b.changed[n] {
+		ok, seen := b.changed[n]
+		if seen && !ok {
+			b.failed = append(b.failed, append([]string{}, tokens...))
+			return nil
+		}
+		if ok {
 			return interpolated(n.Value)
 		}
 		return scalarValue(n)

@@ -142,12 +142,19 @@ func TestBinaryInterrupt(t *testing.T) {
 		}
 		for i := 0; i < signals; i++ {
 			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-				t.Fatal(err)
+				t.Fatalf("signal: %v (did berth end early?)\nstderr:\n%s", err, errb.String())
 			}
 			if i == 0 && signals == 2 {
 				// The second signal only counts once the first was seen.
+				// Polling, not a timed assertion: the deadline only
+				// keeps a broken run from hanging the suite.
+				deadline := time.Now().Add(time.Minute)
 				for !strings.Contains(errb.String(), "interrupt again") {
-					time.Sleep(5 * time.Millisecond) // polling, not a timed assertion
+					if time.Now().After(deadline) {
+						cmd.Process.Kill()
+						t.Fatalf("no notice of the first signal:\n%s", errb.String())
+					}
+					time.Sleep(5 * time.Millisecond)
 				}
 			}
 		}

@@ -138,6 +138,7 @@ func (d *Driver) Logs(ctx context.Context, ref drivers.ObjectRef, follow bool, w
 // fields take effect at the next start (kind Restart).
 func (d *Driver) Update(ctx context.Context, ref drivers.ObjectRef, t drivers.Target, changed []string) error {
 	id := ref.Name
+	defer d.lockName(id)()
 	bundle := d.bundleDir(id)
 	sc, err := readSidecar(bundle)
 	if err != nil {

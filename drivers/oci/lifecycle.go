@@ -157,6 +157,7 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 	if t.Instance == nil {
 		return ref, d.wrap("create", id, errors.New("no instance spec"))
 	}
+	defer d.lockName(id)()
 	if _, err := os.Stat(filepath.Join(d.stateDir, id)); err == nil {
 		return ref, d.wrap("create", id, fmt.Errorf("%w: container %s is in %s", drivers.ErrExists, id, d.stateDir))
 	}
@@ -245,6 +246,7 @@ func (d *Driver) createContainer(ctx context.Context, id, bundle string) error {
 // kind Restart take effect.
 func (d *Driver) Start(ctx context.Context, ref drivers.ObjectRef) error {
 	id := ref.Name
+	defer d.lockName(id)()
 	bundle := d.bundleDir(id)
 	// Just created by this driver: it is in the "created" state, no need
 	// to ask the runtime.
@@ -397,6 +399,7 @@ func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 	if err := validID(id); err != nil {
 		return d.wrap("delete", id, err)
 	}
+	defer d.lockName(id)()
 	d.fresh.Delete(id)
 	bundle := d.bundleDir(id)
 	// `delete -f` of an unknown id exits 0 on crun and runc, so look

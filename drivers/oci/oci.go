@@ -72,6 +72,18 @@ type Driver struct {
 	// fresh holds the ids this driver created and has not started yet,
 	// so Start needs no `state` round trip.
 	fresh sync.Map
+	// names serialises mutating calls on one container name (a *sync.Mutex
+	// per name): a racing second Create must not clean up the first one's
+	// bundle.
+	names sync.Map
+}
+
+// lockName holds the per-name mutex until the returned func is called.
+func (d *Driver) lockName(id string) func() {
+	m, _ := d.names.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // hybridNotice logs the hybrid cgroup handling once per process.

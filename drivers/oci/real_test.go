@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +183,18 @@ func TestRealLifecycle(t *testing.T) {
 			if err != nil || code != 3 || out.String() != "berth y\nweb\n" {
 				t.Fatalf("exec: code %d err %v out %q stderr %q", code, err, out.String(), errOut.String())
 			}
+			// memory and cpus change in place, in the live cgroup.
+			if got := memoryLimit(t, d, "t-web"); got != 64<<20 {
+				t.Errorf("live memory limit %d, want 64M", got)
+			}
+			next := *web.Instance
+			next.Memory = 80 * manifest.MiB
+			if err := d.Update(ctx, ref, target("web", &next), []string{"memory"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := memoryLimit(t, d, "t-web"); got != 80<<20 {
+				t.Errorf("live memory limit after update %d, want 80M", got)
+			}
 			var logs bytes.Buffer
 			waitFor(t, func() bool {
 				logs.Reset()
@@ -275,3 +289,71 @@ func rewriteJSON(path string, edit func(map[string]any)) error {
 func removeFile(path string) error { return os.Remove(path) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestRealSameNameRace: parallel creates of one name give one container
+// and ErrExists for the others, and the winner still starts (a loser must
+// not clean up the winner's bundle).
+func TestRealSameNameRace(t *testing.T) {
+	d := realDriver(t, "crun")
+	rootfs := busyboxRootfs(t)
+	tg := target("race", &manifest.Instance{Image: "dir:" + rootfs, Command: []string{"sleep", "1000"}})
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := d.Create(context.Background(), tg); errs <- err }()
+	}
+	ok := 0
+	for range 3 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case !errors.Is(err, drivers.ErrExists):
+			t.Errorf("racing create: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d creates succeeded, want 1", ok)
+	}
+	if err := d.Start(context.Background(), drivers.ObjectRef{Name: "t-race"}); err != nil {
+		t.Fatal(err)
+	}
+	if o := findObserved(t, d, "t-race"); o.State != drivers.StateRunning {
+		t.Fatalf("winner: %+v", o)
+	}
+}
+
+// memoryLimit reads a running container's memory limit from its cgroup
+// (v1 memory.limit_in_bytes or v2 memory.max).
+func memoryLimit(t *testing.T, d *Driver, id string) int64 {
+	t.Helper()
+	st, err := d.state(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", st.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var file string
+		switch {
+		case strings.Contains(","+parts[1]+",", ",memory,"):
+			file = filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes")
+		case parts[0] == "0" && parts[1] == "" && !DetectHybridCgroups():
+			file = filepath.Join("/sys/fs/cgroup", parts[2], "memory.max")
+		default:
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		return n
+	}
+	t.Fatalf("no memory cgroup for pid %d:\n%s", st.Pid, data)
+	return 0
+}
