@@ -73,6 +73,9 @@ type env struct {
 	lxcpath  string
 	stateDir string
 	vars     map[string]string
+	// project overrides the stack name (-p): container names are
+	// host-wide in cgroups, and other test runs may share the machine.
+	project string
 }
 
 func newEnv(t testing.TB) *env {
@@ -100,7 +103,11 @@ func (e *env) withBridge() {
 // output and exit code.
 func (e *env) berth(stack string, args ...string) (string, int) {
 	e.t.Helper()
-	argv := append([]string{"-f", stack, "--state-dir", e.stateDir}, args...)
+	argv := []string{"-f", stack, "--state-dir", e.stateDir}
+	if e.project != "" {
+		argv = append(argv, "-p", e.project)
+	}
+	argv = append(argv, args...)
 	cmd := exec.Command(berthBin, argv...)
 	cmd.Env = append(os.Environ(), "BERTH_PROGRESS=plain")
 	for k, v := range e.vars {

@@ -39,11 +39,13 @@ func TestLXCUpUpdateDown(t *testing.T) {
 	e.withBridge()
 	stack := "testdata/lxc-stack.yaml"
 	e.vars["DB_MEMORY"] = "128M"
+	e.project = "e2e" + randHex(3)
+	db, web := e.project+"-db", e.project+"-web"
 
 	e.mustBerth(stack, "up", "--yes", "--parallel", "4")
 	got := containers(t, e.lxcpath)
-	if strings.Join(got, " ") != "e2e-db e2e-web" {
-		t.Fatalf("after up, lxc-ls lists %v, want e2e-db e2e-web", got)
+	if strings.Join(got, " ") != db+" "+web {
+		t.Fatalf("after up, lxc-ls lists %v, want %s %s", got, db, web)
 	}
 	if _, err := os.Stat("/sys/class/net/" + e.vars["BRIDGE"]); err != nil {
 		t.Errorf("berth did not create the provider's bridge %s: %v", e.vars["BRIDGE"], err)
@@ -59,7 +61,7 @@ func TestLXCUpUpdateDown(t *testing.T) {
 	if rows["db"].Health != "healthy" {
 		t.Errorf("ps db health = %q, want healthy", rows["db"].Health)
 	}
-	pid := lxcValue(t, e.lxcpath, "e2e-db", "lxc-info", "-pH")
+	pid := lxcValue(t, e.lxcpath, db, "lxc-info", "-pH")
 
 	// Nothing to do on a second run.
 	if out, code := e.berth(stack, "plan", "--detailed-exitcode"); code != 0 {
@@ -98,10 +100,10 @@ func TestLXCUpUpdateDown(t *testing.T) {
 	}
 
 	e.mustBerth(stack, "up", "--yes")
-	if got := lxcValue(t, e.lxcpath, "e2e-db", "lxc-cgroup", "memory.limit_in_bytes"); got != "268435456" {
+	if got := lxcValue(t, e.lxcpath, db, "lxc-cgroup", "memory.limit_in_bytes"); got != "268435456" {
 		t.Errorf("after the update, memory.limit_in_bytes = %s, want 268435456", got)
 	}
-	if got := lxcValue(t, e.lxcpath, "e2e-db", "lxc-info", "-pH"); got != pid {
+	if got := lxcValue(t, e.lxcpath, db, "lxc-info", "-pH"); got != pid {
 		t.Errorf("db init pid %s -> %s: the in-place update restarted the container", pid, got)
 	}
 
@@ -147,12 +149,18 @@ func TestLXCRollbackOnTemplateFailure(t *testing.T) {
 	}
 	e.vars["BROKEN"] = broken
 	stack := "testdata/lxc-rollback.yaml"
+	e.project = "rb" + randHex(3)
 	out, code := e.berth(stack, "up", "--yes", "--parallel", "4")
 	if code == 0 {
 		t.Fatalf("up with a broken template succeeded:\n%s", out)
 	}
-	if !strings.Contains(out, "broken") {
-		t.Errorf("the failure does not name the broken instance:\n%s", out)
+	if !strings.Contains(out, "broken") || !strings.Contains(out, "template failed") {
+		t.Errorf("the failure does not name the broken instance and its template:\n%s", out)
+	}
+	for _, n := range []string{"first", "second"} {
+		if !strings.Contains(out, "delete "+e.project+"-"+n) {
+			t.Errorf("no rollback delete of %s (was it created before the failure?):\n%s", n, out)
+		}
 	}
 	if got := containers(t, e.lxcpath); len(got) != 0 {
 		t.Errorf("after the failed up, lxc-ls lists %v: rollback left them\n%s", got, out)

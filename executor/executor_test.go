@@ -854,3 +854,36 @@ func TestCreateBeforeDestroyWaitsForHealth(t *testing.T) {
 		})
 	}
 }
+
+// What a crash or --no-rollback leaves behind converges: for a failure at
+// every mutating call of the 12-instance stack, left unrolled, the next
+// plan and apply reach the stack file with no duplicates and no orphans.
+func TestConvergesAfterPartialApply(t *testing.T) {
+	st, fresh := twelve(false)
+	d := fresh()
+	if _, err := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, d, 4)); err != nil {
+		t.Fatal(err)
+	}
+	want := d.Snapshot()
+	total := len(d.MutatingCalls())
+	for k := 1; k <= total; k++ {
+		d := fresh()
+		d.Fail(memdriver.Fault{Mutating: true, Nth: k})
+		o := opts(st, d, 4)
+		o.NoRollback = true
+		if _, err := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), o); err == nil {
+			t.Fatalf("failure at call %d: apply succeeded", k)
+		}
+		d.ClearFaults()
+		if _, err := Apply(context.Background(), mkPlan(t, st, d, planner.ModeUp), opts(st, d, 4)); err != nil {
+			t.Errorf("failure at call %d: the next up failed: %v", k, err)
+			continue
+		}
+		if p := mkPlan(t, st, d, planner.ModeUp); p.HasChanges() {
+			t.Errorf("failure at call %d: still changes after the next up", k)
+		}
+		if got := d.Snapshot(); got != want {
+			t.Errorf("failure at call %d: converged state:\n%s\nwant:\n%s", k, got, want)
+		}
+	}
+}

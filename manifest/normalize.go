@@ -295,7 +295,8 @@ func (n *normalizer) healthcheck(hc map[string]any, tokens []string) {
 	if _, ok := hc["timeout"]; !ok {
 		hc["timeout"] = DefaultHealthTimeout.String()
 	}
-	if _, ok := hc["retries"]; !ok {
+	// Absent or 0 means the default, as in Docker (0 = "inherit").
+	if r, _ := hc["retries"].(int64); r == 0 {
 		hc["retries"] = int64(DefaultHealthRetries)
 	}
 	if _, ok := hc["start_period"]; !ok {

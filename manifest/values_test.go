@@ -3,6 +3,8 @@ package manifest
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -114,5 +116,40 @@ func TestConfigRoundTrip(t *testing.T) {
 	}
 	if err := yaml.Unmarshal([]byte(`nope`), &v); err == nil {
 		t.Error("VMID nope accepted")
+	}
+}
+
+// TestConfigIsAStackFile: the normal form `berth config` prints is itself a
+// valid stack file that loads to the same stack (a fixed point), so every
+// default and long form the loader produces is accepted input.
+func TestConfigIsAStackFile(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(fixtureDir, "valid-*.yaml"))
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			st, err := Load(f, LoadOptions{Environ: fixtureEnv()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := yaml.Marshal(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(out), "$") {
+				t.Skip("resolved values hold a literal $, which a reload would interpolate")
+			}
+			again := filepath.Join(t.TempDir(), "berth.yaml")
+			if err := os.WriteFile(again, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			st2, err := Load(again, LoadOptions{Environ: map[string]string{}})
+			if err != nil {
+				t.Fatalf("config output does not load:\n%v\n---\n%s", err, out)
+			}
+			a, _ := json.Marshal(st)
+			b, _ := json.Marshal(st2)
+			if string(a) != string(b) {
+				t.Errorf("reload differs:\n%s\n%s", a, b)
+			}
+		})
 	}
 }

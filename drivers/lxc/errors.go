@@ -20,6 +20,9 @@ var (
 	// image (download template offline, missing rootfs tarball, missing
 	// OCI layout).
 	ErrTemplateUnavailable = errors.New("template unavailable")
+	// ErrTemplateFailed: the template ran and failed (a corrupt tarball,
+	// a broken image); the error quotes the template's own output.
+	ErrTemplateFailed = errors.New("template failed")
 	// ErrStartFailed: lxc-start refused to start the container; the
 	// error carries the ERROR lines of the container's start log.
 	ErrStartFailed = errors.New("container failed to start")
@@ -67,6 +70,8 @@ func classify(op, name string, err error) error {
 		return wrap(ErrTemplateUnavailable, "the download template needs network access to images.linuxcontainers.org (or a cached image): "+lastLine(out))
 	case strings.Contains(out, "Template \"") && strings.Contains(out, "not found"):
 		return wrap(ErrTemplateUnavailable, lastLine(out))
+	case strings.Contains(out, "Failed to create container from template"):
+		return wrap(ErrTemplateFailed, templateOutput(out))
 	case strings.Contains(out, "Failed to get init pid"):
 		return wrap(drivers.ErrNotRunning, "")
 	case strings.Contains(out, "Operation not permitted") && strings.Contains(out, "root"),
@@ -75,6 +80,26 @@ func classify(op, name string, err error) error {
 	}
 	_ = code
 	return fmt.Errorf("driver lxc: %s %s: %w", op, name, err)
+}
+
+// templateOutput keeps what a failed template printed itself (not
+// lxc-create's own log lines), at most five lines, joined with "; ".
+func templateOutput(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "lxc-create: ") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	if len(keep) > 5 {
+		keep = keep[len(keep)-5:]
+	}
+	if len(keep) == 0 {
+		return "see the template's output above"
+	}
+	return strings.Join(keep, "; ")
 }
 
 // lastLine returns the last non-empty line of tool output, the one that

@@ -135,7 +135,7 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 		if !errors.Is(err, drivers.ErrExists) {
 			d.cleanup(name)
 		}
-		if tplName != "busybox" && !errors.Is(err, drivers.ErrExists) && !errors.Is(err, drivers.ErrToolMissing) && !errors.Is(err, ErrTemplateUnavailable) {
+		if errors.Is(err, ErrTemplateFailed) || errors.Is(err, ErrTemplateUnavailable) {
 			err = fmt.Errorf("%w (template %s)", err, tplName)
 		}
 		return ref, err

@@ -271,6 +271,7 @@ func TestClassifyRecorded(t *testing.T) {
 		{"lxc-create: hand-made: ../src/lxc/tools/lxc_create.c: main: 264 Container already exists\n", drivers.ErrExists},
 		{"lxc-create: x1: ../src/lxc/lxccontainer.c: __lxcapi_create: 1799 Template \"nosuch\" not found\n", ErrTemplateUnavailable},
 		{"ERROR: Failed to download https://images.linuxcontainers.org//meta/1.0/index-system\n", ErrTemplateUnavailable},
+		{"xz: (stdin): File format not recognized\nlxc-create: b: ../src/lxc/lxccontainer.c: create_run_template: 1628 Failed to create container from template\n", ErrTemplateFailed},
 	} {
 		err := &hostcmd.RunError{Argv: []string{"lxc-create"}, Output: []byte(tc.stderr), Err: errors.New("exit status 1")}
 		if got := classify("create", "x", err); !errors.Is(got, tc.want) {

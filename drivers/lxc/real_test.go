@@ -258,8 +258,9 @@ func TestRealTemplateFailureLeavesNothing(t *testing.T) {
 	os.WriteFile(meta, []byte("not a tarball"), 0o644)
 	inst := &manifest.Instance{Name: "bad", Backend: "lxc", Template: &manifest.Template{Type: "local", Rootfs: bad, Meta: meta}}
 	name := uniqueName("bad")
-	if _, err := d.Create(ctx, target("st", name, inst)); err == nil {
-		t.Fatal("create from a broken local template succeeded")
+	_, err := d.Create(ctx, target("st", name, inst))
+	if !errors.Is(err, ErrTemplateFailed) || !strings.Contains(err.Error(), "xz: (stdin): File format not recognized") {
+		t.Fatalf("create from a broken local template: %v, want ErrTemplateFailed quoting xz", err)
 	}
 	if _, err := os.Stat(filepath.Join(d.LXCPath(), name)); !os.IsNotExist(err) {
 		t.Fatalf("failed create left %s behind (%v)", name, err)
