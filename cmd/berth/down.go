@@ -30,6 +30,11 @@ func newDownCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "down",
 		Usage: "stop and delete every object the stack owns, in reverse dependency order",
+		UsageText: `berth down [--yes]
+
+Examples:
+   berth down                              # delete everything the stack owns
+   berth -p demo down --yes                # by stack name, even without the stack file`,
 		Description: "Deletes every object berth made for this stack, including orphans the stack file no longer\n" +
 			"lists, dependents before their dependencies. Objects berth does not own are never touched.\n" +
 			"On a terminal it asks first unless --yes.",

@@ -22,8 +22,13 @@ type graphOptions struct {
 func newGraphCommand(g *globalOptions) *cli.Command {
 	o := &graphOptions{g: g, openDriver: openDriver}
 	return &cli.Command{
-		Name:        "graph",
-		Usage:       "print the action graph of `berth up` (or `berth down`) as Graphviz DOT",
+		Name:  "graph",
+		Usage: "print the action graph of `berth up` (or `berth down`) as Graphviz DOT",
+		UsageText: `berth graph [--down]
+
+Examples:
+   berth graph | dot -Tsvg > plan.svg
+   berth graph --down                      # the order berth down deletes in`,
 		Description: "Render it with: berth graph | dot -Tsvg > plan.svg",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "keep-orphans", Usage: "leave objects the stack file no longer lists alone", Sources: cli.EnvVars("BERTH_KEEP_ORPHANS"), Destination: &o.KeepOrphans},

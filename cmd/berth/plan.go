@@ -28,6 +28,13 @@ func newPlanCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "plan",
 		Usage: "show what `berth up` would change, without changing anything",
+		UsageText: `berth plan [--json] [--out FILE] [--detailed-exitcode] [--keep-orphans]
+
+Examples:
+   berth plan                              # human view with field diffs and reasons
+   berth plan --json | jq '.nodes[].actions'
+   berth plan --out release.plan           # then: berth up release.plan
+   berth plan --detailed-exitcode          # exit 0 no changes, 2 changes, 1 error`,
 		Description: "Observes every backend the stack uses once, compares the live objects with the stack file\n" +
 			"and prints the actions `berth up` would take, with field-level diffs and reasons.",
 		Flags: []cli.Flag{

@@ -35,8 +35,15 @@ type upOptions struct {
 func newUpCommand(g *globalOptions) *cli.Command {
 	o := &upOptions{g: g, openDriver: openDriver}
 	return &cli.Command{
-		Name:      "up",
-		Usage:     "create, update, start and delete objects until the live state matches the stack file",
+		Name:  "up",
+		Usage: "create, update, start and delete objects until the live state matches the stack file",
+		UsageText: `berth up [--yes] [--parallel N] [--no-rollback] [--keep-orphans] [--wait] [--progress MODE] [PLANFILE]
+
+Examples:
+   berth up                                # plan, then apply with rollback on failure
+   berth up --yes --parallel 4 --wait      # no prompt, 4 driver calls at once, wait for health
+   berth up release.plan                   # apply a saved plan; refused if it is stale
+   BERTH_PARALLEL=16 berth up --progress plain`,
 		ArgsUsage: "[PLANFILE]",
 		Description: "Observes, plans, shows the plan and applies it in parallel, rolling every completed action\n" +
 			"back if one fails. On a terminal it asks before a plan that deletes or replaces anything\n" +
