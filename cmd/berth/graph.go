@@ -45,14 +45,10 @@ Examples:
 }
 
 func runGraph(ctx context.Context, o *graphOptions) error {
-	s, err := loadSession(o.g)
+	s, err := loadObserved(ctx, o.g, o.openDriver, o.st.Err)
 	if err != nil {
 		return err
 	}
-	if err := s.observeAll(ctx, o.openDriver); err != nil {
-		return err
-	}
-	s.printWarnings(o.st.Err)
 	mode := planner.ModeUp
 	if o.Down {
 		mode = planner.ModeDown
