@@ -201,6 +201,7 @@ func (d *Driver) writeConfig(bundle string, t drivers.Target, img *Image, sc *Si
 	if err != nil {
 		return err
 	}
+	spec.Linux.CgroupsPath = d.cgroupsPath(filepath.Base(bundle))
 	if err := writeJSONFile(filepath.Join(bundle, configFileName), spec); err != nil {
 		return err
 	}

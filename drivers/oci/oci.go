@@ -11,6 +11,8 @@ package oci
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -228,6 +230,16 @@ var (
 	_ drivers.Execer  = (*Driver)(nil)
 	_ drivers.Logger  = (*Driver)(nil)
 )
+
+// cgroupsPath is one flat cgroup per container, named after the state
+// directory too: the runtimes' default ("/<id>") would put two containers
+// of the same name from two roots (crun and runc, two providers, two test
+// runs) into one cgroup. Flat, because crun leaves the empty parents of a
+// nested path behind.
+func (d *Driver) cgroupsPath(id string) string {
+	h := sha256.Sum256([]byte(d.stateDir))
+	return "/berth-" + hex.EncodeToString(h[:4]) + "-" + id
+}
 
 // bundleDir is the bundle directory of container id.
 func (d *Driver) bundleDir(id string) string { return filepath.Join(d.bundles, id) }
