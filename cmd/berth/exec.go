@@ -26,8 +26,13 @@ func newExecCommand(g *globalOptions) *cli.Command {
 	o := &execOptions{g: g, openDriver: openDriver}
 	stop := 1
 	return &cli.Command{
-		Name:      "exec",
-		Usage:     "run a command in a running instance; its exit status is berth's",
+		Name:  "exec",
+		Usage: "run a command in a running instance; its exit status is berth's",
+		UsageText: `berth exec NAME [--] CMD [ARGS...]
+
+Examples:
+   berth exec web -- cat /etc/hostname
+   berth exec db sh -c 'echo $HOSTNAME'    # exit status is the command's`,
 		ArgsUsage: "NAME [--] CMD [ARGS...]",
 		// Everything after NAME belongs to the command, flags included.
 		StopOnNthArg: &stop,

@@ -22,8 +22,13 @@ type graphOptions struct {
 func newGraphCommand(g *globalOptions) *cli.Command {
 	o := &graphOptions{g: g, openDriver: openDriver}
 	return &cli.Command{
-		Name:        "graph",
-		Usage:       "print the action graph of `berth up` (or `berth down`) as Graphviz DOT",
+		Name:  "graph",
+		Usage: "print the action graph of `berth up` (or `berth down`) as Graphviz DOT",
+		UsageText: `berth graph [--down]
+
+Examples:
+   berth graph | dot -Tsvg > plan.svg
+   berth graph --down                      # the order berth down deletes in`,
 		Description: "Render it with: berth graph | dot -Tsvg > plan.svg",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "keep-orphans", Usage: "leave objects the stack file no longer lists alone", Sources: cli.EnvVars("BERTH_KEEP_ORPHANS"), Destination: &o.KeepOrphans},
@@ -40,14 +45,10 @@ func newGraphCommand(g *globalOptions) *cli.Command {
 }
 
 func runGraph(ctx context.Context, o *graphOptions) error {
-	s, err := loadSession(o.g)
+	s, err := loadObserved(ctx, o.g, o.openDriver, o.st.Err)
 	if err != nil {
 		return err
 	}
-	if err := s.observeAll(ctx, o.openDriver); err != nil {
-		return err
-	}
-	s.printWarnings(o.st.Err)
 	mode := planner.ModeUp
 	if o.Down {
 		mode = planner.ModeDown

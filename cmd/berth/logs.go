@@ -28,8 +28,14 @@ type logsOptions struct {
 func newLogsCommand(g *globalOptions) *cli.Command {
 	o := &logsOptions{g: g, openDriver: openDriver}
 	return &cli.Command{
-		Name:      "logs",
-		Usage:     "print instances' console/stdout logs",
+		Name:  "logs",
+		Usage: "print instances' console/stdout logs",
+		UsageText: `berth logs [-f] [NAME...]
+
+Examples:
+   berth logs web
+   berth logs -f web                       # follow
+   berth logs                              # every instance, prefixed with its name`,
 		ArgsUsage: "[NAME...]",
 		Description: "With one NAME, prints its log as it is; with several or none (every instance),\n" +
 			"each line is prefixed with the instance name.",

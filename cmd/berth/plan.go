@@ -28,6 +28,13 @@ func newPlanCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "plan",
 		Usage: "show what `berth up` would change, without changing anything",
+		UsageText: `berth plan [--json] [--out FILE] [--detailed-exitcode] [--keep-orphans]
+
+Examples:
+   berth plan                              # human view with field diffs and reasons
+   berth plan --json | jq '.nodes[].actions'
+   berth plan --out release.plan           # then: berth up release.plan
+   berth plan --detailed-exitcode          # exit 0 no changes, 2 changes, 1 error`,
 		Description: "Observes every backend the stack uses once, compares the live objects with the stack file\n" +
 			"and prints the actions `berth up` would take, with field-level diffs and reasons.",
 		Flags: []cli.Flag{
@@ -48,14 +55,10 @@ func newPlanCommand(g *globalOptions) *cli.Command {
 
 // runPlan observes, plans and prints; it changes nothing.
 func runPlan(ctx context.Context, o *planOptions) error {
-	s, err := loadSession(o.g)
+	s, err := loadObserved(ctx, o.g, o.openDriver, o.st.Err)
 	if err != nil {
 		return err
 	}
-	if err := s.observeAll(ctx, o.openDriver); err != nil {
-		return err
-	}
-	s.printWarnings(o.st.Err)
 	p, err := s.plan(planner.ModeUp, o.KeepOrphans)
 	if err != nil {
 		return err

@@ -30,6 +30,11 @@ func newPsCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "ps",
 		Usage: "list the stack's objects: instance, backend, state, health, IPs, age",
+		UsageText: `berth ps [--json]
+
+Examples:
+   berth ps
+   berth ps --json | jq -r '.[] | select(.state == "running") | .instance'`,
 		Description: "Lists every object the stack owns, including orphans (objects of instances the stack file\n" +
 			"no longer lists). HEALTH runs the instance's healthcheck once, bounded by its timeout, when\n" +
 			"the object is running; it is \"-\" otherwise.",
@@ -65,14 +70,10 @@ type psRow struct {
 }
 
 func runPs(ctx context.Context, o *psOptions) error {
-	s, err := loadSession(o.g)
+	s, err := loadObserved(ctx, o.g, o.openDriver, o.st.Err)
 	if err != nil {
 		return err
 	}
-	if err := s.observeAll(ctx, o.openDriver); err != nil {
-		return err
-	}
-	s.printWarnings(o.st.Err)
 	now := o.now()
 	owned := s.owned()
 	rows := make([]psRow, len(owned))

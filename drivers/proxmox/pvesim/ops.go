@@ -96,18 +96,9 @@ func cloneGuest(kind string) handlerFunc {
 				if full && storage != "" {
 					st = storage
 				}
-				n := 0
-				for {
-					nv = fmt.Sprintf("%s:vm-%d-disk-%d", st, newid, n)
-					taken := false
-					for _, a := range allocs {
-						taken = taken || a.volid == nv
-					}
-					if !taken {
-						break
-					}
-					n++
-				}
+				// Only the clone's own new disks count (not the node's
+				// live volumes), as before.
+				nv = freeDiskVolid(st, newid, nil, allocs)
 			}
 			name := nv
 			if !full && !strings.HasSuffix(vol, "-cloudinit") {
