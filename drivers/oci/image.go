@@ -37,6 +37,9 @@ type ImageConfig struct {
 	Env        []string `json:"env,omitempty"`
 	WorkingDir string   `json:"working_dir,omitempty"`
 	User       string   `json:"user,omitempty"`
+	// StopSignal is the image's graceful stop signal ("SIGQUIT"); Stop
+	// sends it instead of SIGTERM.
+	StopSignal string `json:"stop_signal,omitempty"`
 }
 
 // Image is a resolved image: a read-only root filesystem and its config.
@@ -316,7 +319,7 @@ func (c *imageCache) fromV1(ref string, img v1.Image) (*Image, error) {
 	}
 	cfg := ImageConfig{
 		Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd, Env: cf.Config.Env,
-		WorkingDir: cf.Config.WorkingDir, User: cf.Config.User,
+		WorkingDir: cf.Config.WorkingDir, User: cf.Config.User, StopSignal: cf.Config.StopSignal,
 	}
 	return c.unpack(ref, digest.String(), cfg, func(apply func(io.Reader) error) error {
 		layers, err := img.Layers()

@@ -197,11 +197,8 @@ func cryptPassword(pw string) string {
 // wrong-state requests inside the task (SEMANTICS.md).
 func qemuPower(action string) handlerFunc {
 	return func(s *Sim, r *reqCtx) (any, error) {
-		g, err := s.loadGuest(r, "qemu")
+		g, err := s.loadUnlocked(r, "qemu")
 		if err != nil {
-			return nil, err
-		}
-		if err := g.checkLock(r); err != nil {
 			return nil, err
 		}
 		vmid := g.vmid
@@ -264,11 +261,8 @@ func qemuPower(action string) handlerFunc {
 
 // DELETE /nodes/{node}/qemu/{vmid}
 func hQemuDelete(s *Sim, r *reqCtx) (any, error) {
-	g, err := s.loadGuest(r, "qemu")
+	g, err := s.loadUnlocked(r, "qemu")
 	if err != nil {
-		return nil, err
-	}
-	if err := g.checkLock(r); err != nil {
 		return nil, err
 	}
 	if g.conf["protection"] == "1" {

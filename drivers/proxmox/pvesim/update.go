@@ -100,11 +100,8 @@ func (s *Sim) updateConfig(r *reqCtx, kind string) (*guest, error) {
 			return nil, paramErr("delete", fmt.Sprintf("you can't use '-%s' and -delete %s' at the same time", k, k))
 		}
 	}
-	if d := r.str("digest"); d != "" && d != g.digest() {
-		if kind == "qemu" {
-			return nil, errf(500, "checksum mismatch (file change by other user?)")
-		}
-		return nil, errf(500, "detected modified configuration - file changed by other user? Try again.")
+	if err := g.checkDigest(r); err != nil {
+		return nil, err
 	}
 	if err := g.checkLock(r); err != nil {
 		return nil, err
