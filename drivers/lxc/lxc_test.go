@@ -3,6 +3,7 @@ package lxc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -621,5 +622,21 @@ func TestParseCgroupMounts(t *testing.T) {
 	want := map[string]string{"": "/sys/fs/cgroup/unified", "memory": "/sys/fs/cgroup/memory", "cpu": "/sys/fs/cgroup/cpu,cpuacct"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("mounts %v, want %v", got, want)
+	}
+}
+
+// A cpus value finer than the CFS quota can hold reads back as written,
+// not as a drift; a real change still shows.
+func TestAlignCPUs(t *testing.T) {
+	for _, tc := range []struct{ live, spec, want string }{
+		{"0.33333", `{"cpus":0.333333}`, "0.333333"},
+		{"0.5", `{"cpus":0.333333}`, "0.5"},
+		{"1.5", `{"memory":"1G"}`, "1.5"},
+	} {
+		live := map[string]json.RawMessage{"cpus": json.RawMessage(tc.live)}
+		alignCPUs(live, json.RawMessage(tc.spec))
+		if got := string(live["cpus"]); got != tc.want {
+			t.Errorf("live %s spec %s: got %s, want %s", tc.live, tc.spec, got, tc.want)
+		}
 	}
 }

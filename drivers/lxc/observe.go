@@ -190,6 +190,9 @@ func (d *Driver) Observe(ctx context.Context, stack string) ([]drivers.ObservedI
 			if o.State == drivers.StateRunning {
 				live = d.liveRunning(r["PID"], c)
 			}
+			if o.Owner != nil {
+				alignCPUs(live, o.Owner.Spec)
+			}
 			if len(live) > 0 {
 				o.Live = live
 			}
