@@ -471,3 +471,21 @@ func TestRealDownloadTemplate(t *testing.T) {
 		t.Errorf("downloaded rootfs is not alpine: %v", err)
 	}
 }
+
+// A veth on a bridge that does not exist (and that berth was not asked to
+// create) fails to start with LXC's reason quoted.
+func TestRealStartMissingBridge(t *testing.T) {
+	d := realDriver(t, Config{})
+	ctx := context.Background()
+	name := uniqueName("nobr")
+	inst := &manifest.Instance{Name: "nobr", Backend: "lxc", Template: &manifest.Template{Type: "busybox"},
+		Networks: []manifest.Network{{Type: "veth", Bridge: "nosuchbr" + uniqueName("")[1:5]}}}
+	ref, err := d.Create(ctx, target("st", name, inst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Start(ctx, ref)
+	if !errors.Is(err, ErrStartFailed) || !strings.Contains(err.Error(), "bridge interface doesn't exist") {
+		t.Fatalf("start on a missing bridge: %v, want ErrStartFailed quoting LXC", err)
+	}
+}
