@@ -165,6 +165,13 @@ func TestRealLifecycle(t *testing.T) {
 	if string(obs.Live["memory"]) != `"512M"` || string(obs.Live["cpus"]) != "1.5" {
 		t.Errorf("live after update: %s", obs.Live)
 	}
+	// A limit changed outside berth (lxc-cgroup) is what Observe reports.
+	if out, err := exec.Command("lxc-cgroup", "-P", d.LXCPath(), "-n", name, "memory.limit_in_bytes", "300M").CombinedOutput(); err != nil {
+		t.Fatalf("lxc-cgroup: %v: %s", err, out)
+	}
+	if obs := observeOne(t, d, name); string(obs.Live["memory"]) != `"300M"` {
+		t.Errorf("live memory after an outside lxc-cgroup change = %s, want \"300M\"", obs.Live["memory"])
+	}
 	var logs bytes.Buffer
 	if err := d.Logs(ctx, ref, false, &logs); err != nil {
 		t.Fatal(err)
