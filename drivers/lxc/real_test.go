@@ -444,3 +444,30 @@ func TestRealRestartUpdate(t *testing.T) {
 		t.Errorf("bridge %s berth created survived its last container", br)
 	}
 }
+
+// The download template either works (online) or fails as "template
+// unavailable" naming the image server (offline), never as a bare
+// lxc-create error.
+func TestRealDownloadTemplate(t *testing.T) {
+	d := realDriver(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	name := uniqueName("dl")
+	inst := &manifest.Instance{Name: "dl", Backend: "lxc",
+		Template: &manifest.Template{Type: "download", Dist: "alpine", Release: "3.19", Arch: "amd64"}}
+	ref, err := d.Create(ctx, target("st", name, inst))
+	if err != nil {
+		if !errors.Is(err, ErrTemplateUnavailable) || !strings.Contains(err.Error(), "images.linuxcontainers.org") {
+			t.Fatalf("offline download: %v, want ErrTemplateUnavailable naming the image server", err)
+		}
+		if _, serr := os.Stat(filepath.Join(d.LXCPath(), name)); !os.IsNotExist(serr) {
+			t.Errorf("failed download left %s behind", name)
+		}
+		t.Logf("offline: %v", err)
+		return
+	}
+	defer d.Delete(ctx, ref)
+	if _, err := os.Stat(filepath.Join(d.LXCPath(), name, "rootfs", "etc", "alpine-release")); err != nil {
+		t.Errorf("downloaded rootfs is not alpine: %v", err)
+	}
+}
