@@ -2,7 +2,8 @@ package pvesim
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,7 +26,7 @@ func hQemuCreate(s *Sim, r *reqCtx) (any, error) {
 	}
 	conf := createConf(r.params, qemuCreateOnly)
 	var allocs []alloc
-	for _, k := range sortedKeys(conf) {
+	for _, k := range slices.Sorted(maps.Keys(conf)) {
 		v := conf[k]
 		switch {
 		case isDiskKey("qemu", k):
@@ -74,15 +75,6 @@ func hQemuCreate(s *Sim, r *reqCtx) (any, error) {
 		}
 		return nil
 	}, func() { delete(s.guests, vmid) }), nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // allocQemuDisk expands "STORAGE:SIZE", "STORAGE:cloudinit" and
@@ -154,7 +146,7 @@ func (s *Sim) expandQemuNet(p *Param, v string, vmid int) string {
 	delete(kv, "model")
 	delete(kv, "macaddr")
 	parts := []string{model + "=" + strings.ToUpper(mac)}
-	for _, k := range sortedKeys(kv) {
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
 		parts = append(parts, k+"="+kv[k])
 	}
 	return strings.Join(parts, ",")

@@ -2,6 +2,8 @@ package pvesim
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -106,7 +108,7 @@ func (s *Sim) updateConfig(r *reqCtx, kind string) (*guest, error) {
 	if err := g.checkLock(r); err != nil {
 		return nil, err
 	}
-	for _, k := range sortedKeys(set) {
+	for _, k := range slices.Sorted(maps.Keys(set)) {
 		v := set[k]
 		switch {
 		case k == "tags":
