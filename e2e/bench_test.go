@@ -12,6 +12,9 @@ import (
 
 const benchN = 20
 
+// benchRounds is how many times xargs and berth each run (best counts).
+const benchRounds = 2
+
 // benchStack writes a stack of n busybox containers with no network and a
 // 1 s stop grace period.
 func benchStack(t testing.TB, dir, name string, n int) string {
@@ -78,25 +81,35 @@ func BenchmarkLXCUp20(b *testing.B) {
 		}
 
 		// Each contender brings its 20 containers up and down on an
-		// otherwise idle lxc, so none pays for another's running set.
+		// otherwise idle lxc, so none pays for another's running set. The
+		// machine is shared and noisy: xargs and berth run benchRounds
+		// times, alternating, and the best round of each counts.
 		seqUp := timeShell(b, seqP, base, loop(shellUp, names("s")))
 		seqDown := timeShell(b, seqP, base, loop(shellDown, names("s")))
-		xUp := timeShell(b, xP, base, par(shellUp, names("x")))
-		xDown := timeShell(b, xP, base, par(shellDown, names("x")))
-
 		e := &env{t: b, lxcpath: berthP, stateDir: filepath.Join(root, "state"), vars: map[string]string{"LXCPATH": berthP}}
 		stack := benchStack(b, root, "b"+tag, benchN)
-		start := time.Now()
-		e.mustBerth(stack, "up", "--yes", "--parallel", "4")
-		berthUp := time.Since(start)
-		if got := len(containers(b, berthP)); got != benchN {
-			b.Fatalf("berth up made %d containers, want %d", got, benchN)
+		var xUp, xDown, berthUp, berthDown time.Duration
+		best := func(d *time.Duration, v time.Duration) {
+			if *d == 0 || v < *d {
+				*d = v
+			}
 		}
-		start = time.Now()
-		e.mustBerth(stack, "down", "--yes", "--parallel", "4")
-		berthDown := time.Since(start)
-		if got := len(containers(b, berthP)); got != 0 {
-			b.Fatalf("berth down left %d containers", got)
+		for range benchRounds {
+			best(&xUp, timeShell(b, xP, base, par(shellUp, names("x"))))
+			best(&xDown, timeShell(b, xP, base, par(shellDown, names("x"))))
+
+			start := time.Now()
+			e.mustBerth(stack, "up", "--yes", "--parallel", "4")
+			best(&berthUp, time.Since(start))
+			if got := len(containers(b, berthP)); got != benchN {
+				b.Fatalf("berth up made %d containers, want %d", got, benchN)
+			}
+			start = time.Now()
+			e.mustBerth(stack, "down", "--yes", "--parallel", "4")
+			best(&berthDown, time.Since(start))
+			if got := len(containers(b, berthP)); got != 0 {
+				b.Fatalf("berth down left %d containers", got)
+			}
 		}
 
 		b.ReportMetric(seqUp.Seconds(), "seq-up-s")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -164,5 +165,39 @@ func TestLXCRollbackOnTemplateFailure(t *testing.T) {
 	}
 	if got := containers(t, e.lxcpath); len(got) != 0 {
 		t.Errorf("after the failed up, lxc-ls lists %v: rollback left them\n%s", got, out)
+	}
+}
+
+// A container berth did not make that holds an instance's name stops the
+// plan with a clear error, and is left exactly as it was.
+func TestLXCForeignNameClash(t *testing.T) {
+	e := newEnv(t)
+	e.project = "fc" + randHex(3)
+	stack := "testdata/lxc-rollback.yaml" // instances first, second, broken
+	foreign := e.project + "-first"
+	base := filepath.Join(t.TempDir(), "base.conf")
+	os.WriteFile(base, []byte("lxc.net.0.type = empty\n"), 0o644)
+	os.MkdirAll(e.lxcpath, 0o755)
+	if out, err := exec.Command("lxc-create", "-P", e.lxcpath, "-n", foreign, "-t", "busybox", "-f", base).CombinedOutput(); err != nil {
+		t.Fatalf("lxc-create: %v: %s", err, out)
+	}
+	before, _ := os.ReadFile(filepath.Join(e.lxcpath, foreign, "config"))
+	e.vars["BROKEN"] = "/nonexistent.tar.xz"
+	out, code := e.berth(stack, "up", "--yes")
+	if code == 0 || !strings.Contains(out, foreign) {
+		t.Errorf("up over a foreign container: exit %d, want a failure naming %s\n%s", code, foreign, out)
+	}
+	if got := containers(t, e.lxcpath); strings.Join(got, " ") != foreign {
+		t.Errorf("after the refused up, lxc-ls lists %v, want only the foreign %s", got, foreign)
+	}
+	after, _ := os.ReadFile(filepath.Join(e.lxcpath, foreign, "config"))
+	if string(before) != string(after) {
+		t.Errorf("the foreign container's config changed:\n%s", after)
+	}
+	if out, code := e.berth(stack, "down", "--yes"); code != 0 {
+		t.Errorf("down with only a foreign container: exit %d\n%s", code, out)
+	}
+	if got := containers(t, e.lxcpath); strings.Join(got, " ") != foreign {
+		t.Errorf("down touched the foreign container: lxc-ls lists %v", got)
 	}
 }

@@ -26,7 +26,8 @@ func crunPid(t *testing.T, runtime, stateDir, name string) int {
 // one-shot gates a crun web server (condition: completed needs the exit
 // code), exec and logs reach the containers, a memory change applies in
 // place without restarting web, a second up leaves the completed one-shot
-// alone, and down leaves no container, bundle or mount.
+// alone, an environment change restarts web with the new value, and down
+// leaves no container, bundle or mount.
 func TestOCIUpUpdateDown(t *testing.T) {
 	requireRuntime(t, "crun")
 	requireRuntime(t, "runc")
@@ -69,6 +70,17 @@ func TestOCIUpUpdateDown(t *testing.T) {
 	}
 	if out := e.mustBerth(stack, "plan"); !strings.Contains(out, "No changes") {
 		t.Errorf("plan after up: %s", out)
+	}
+
+	// A restart-kind change: config.json is rewritten and web is created
+	// again from its bundle.
+	e.vars["GREETING"] = "again"
+	if plan := e.mustBerth(stack, "plan"); !strings.Contains(plan, "restart web") {
+		t.Errorf("plan after an environment change:\n%s", plan)
+	}
+	e.mustBerth(stack, "up", "--yes")
+	if out := e.mustBerth(stack, "exec", "web", "--", "wget", "-q", "-O-", "http://127.0.0.1:8080/index.html"); !strings.Contains(out, "hello again") {
+		t.Errorf("exec web after the restart update: %q", out)
 	}
 
 	e.mustBerth(stack, "down", "--yes")

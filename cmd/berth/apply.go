@@ -65,6 +65,45 @@ func lockAndJournal(s *session, st streams) (j *executor.Journal, release func()
 	}, nil
 }
 
+// lockedPlan is how up and down start once the session is loaded: take the
+// stack lock and the apply journal (lockAndJournal), observe every backend
+// once, print the warnings and plan in mode. The caller must call release
+// when it is done applying.
+func lockedPlan(ctx context.Context, s *session, open driverOpener, st streams, mode planner.Mode, keepOrphans bool) (p *planner.Plan, j *executor.Journal, release func(), err error) {
+	j, release, err = lockAndJournal(s, st)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := s.observeAll(ctx, open); err != nil {
+		release()
+		return nil, nil, nil, err
+	}
+	s.printWarnings(st.Err)
+	if p, err = s.plan(mode, keepOrphans); err != nil {
+		release()
+		return nil, nil, nil, err
+	}
+	return p, j, release, nil
+}
+
+// presentPlan prints the plan's human view on human.Out and reports
+// whether it has anything to apply. Before a plan with changes it asks
+// question on a terminal when ask is set; a "no" is the error
+// "<command> cancelled: nothing was changed".
+func presentPlan(p *planner.Plan, st, human streams, ask bool, question, command string) (apply bool, err error) {
+	if err := planner.RenderText(human.Out, p, human.Color); err != nil {
+		return false, err
+	}
+	if !p.HasChanges() {
+		return false, nil
+	}
+	fmt.Fprintln(human.Out)
+	if ask && st.InTTY && !confirm(streams{In: st.In, Out: human.Out}, question) {
+		return false, fmt.Errorf("%s cancelled: nothing was changed", command)
+	}
+	return true, nil
+}
+
 // applyPlan runs p with progress, then prints the summary, or on failure
 // the failed action, its cause and every rollback step. The error it
 // returns has already been explained on the streams.
@@ -195,7 +234,7 @@ func confirm(st streams, question string) bool {
 // waitAllHealthy re-observes the stack and waits, concurrently, until
 // every instance of the file with a healthcheck passes it (`up --wait`).
 func waitAllHealthy(ctx context.Context, s *session, open driverOpener, st streams) error {
-	fresh := &session{stack: s.stack, stateDir: s.stateDir, drivers: map[driverKey]drivers.Driver{}, caps: map[string]drivers.Capabilities{}}
+	fresh := newSession(s.stack, s.stateDir)
 	required := map[driverKey]bool{}
 	for _, k := range fresh.fileKeys() {
 		required[k] = true

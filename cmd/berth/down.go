@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/berth-dev/berth/drivers"
 	"github.com/berth-dev/berth/manifest"
 	"github.com/berth-dev/berth/planner"
 	"github.com/urfave/cli/v3"
@@ -30,7 +29,7 @@ func newDownCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "down",
 		Usage: "stop and delete every object the stack owns, in reverse dependency order",
-		UsageText: `berth down [--yes]
+		UsageText: `berth down [--yes] [--parallel N] [--no-rollback] [--progress MODE]
 
 Examples:
    berth down                              # delete everything the stack owns
@@ -69,33 +68,17 @@ func runDown(ctx context.Context, o *downOptions) error {
 			err, s.stack.Name, recordedKeysPath(s.stateDir, s.stack.Name))
 	}
 	human := settings.human(o.st)
-	journal, release, err := lockAndJournal(s, o.st)
+	p, journal, release, err := lockedPlan(ctx, s, o.openDriver, o.st, planner.ModeDown, false)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := s.observeAll(ctx, o.openDriver); err != nil {
-		return err
-	}
-	s.printWarnings(o.st.Err)
-	p, err := s.plan(planner.ModeDown, false)
+	apply, err := presentPlan(p, o.st, human, !o.Yes, fmt.Sprintf("Delete every object of stack %s?", s.stack.Name), "down")
 	if err != nil {
 		return err
 	}
-	if !p.HasChanges() {
-		if err := planner.RenderText(human.Out, p, human.Color); err != nil {
-			return err
-		}
+	if !apply {
 		return s.recordKeys(false)
-	}
-	if err := planner.RenderText(human.Out, p, human.Color); err != nil {
-		return err
-	}
-	fmt.Fprintln(human.Out)
-	if !o.Yes && o.st.InTTY {
-		if !confirm(streams{In: o.st.In, Out: human.Out}, fmt.Sprintf("Delete every object of stack %s?", s.stack.Name)) {
-			return errors.New("down cancelled: nothing was changed")
-		}
 	}
 	if _, err := applyPlan(ctx, s, p, settings, journal, o.st); err != nil {
 		return err
@@ -128,10 +111,5 @@ func filelessSession(g *globalOptions, loadErr error) *session {
 	} else if _, err := manifest.FindFile(wd); err == nil {
 		return nil
 	}
-	return &session{
-		stack:    &manifest.Stack{Name: g.ProjectName, Instances: map[string]*manifest.Instance{}},
-		stateDir: stateDirOf(g),
-		drivers:  map[driverKey]drivers.Driver{},
-		caps:     map[string]drivers.Capabilities{},
-	}
+	return newSession(&manifest.Stack{Name: g.ProjectName, Instances: map[string]*manifest.Instance{}}, stateDirOf(g))
 }

@@ -55,14 +55,10 @@ Examples:
 
 // runPlan observes, plans and prints; it changes nothing.
 func runPlan(ctx context.Context, o *planOptions) error {
-	s, err := loadSession(o.g)
+	s, err := loadObserved(ctx, o.g, o.openDriver, o.st.Err)
 	if err != nil {
 		return err
 	}
-	if err := s.observeAll(ctx, o.openDriver); err != nil {
-		return err
-	}
-	s.printWarnings(o.st.Err)
 	p, err := s.plan(planner.ModeUp, o.KeepOrphans)
 	if err != nil {
 		return err

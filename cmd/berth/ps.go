@@ -70,14 +70,10 @@ type psRow struct {
 }
 
 func runPs(ctx context.Context, o *psOptions) error {
-	s, err := loadSession(o.g)
+	s, err := loadObserved(ctx, o.g, o.openDriver, o.st.Err)
 	if err != nil {
 		return err
 	}
-	if err := s.observeAll(ctx, o.openDriver); err != nil {
-		return err
-	}
-	s.printWarnings(o.st.Err)
 	now := o.now()
 	owned := s.owned()
 	rows := make([]psRow, len(owned))

@@ -45,13 +45,33 @@ type session struct {
 	warnings []string
 }
 
+// newSession is a session of stack with nothing opened or observed yet.
+func newSession(stack *manifest.Stack, stateDir string) *session {
+	return &session{stack: stack, stateDir: stateDir, drivers: map[driverKey]drivers.Driver{}, caps: map[string]drivers.Capabilities{}}
+}
+
 // loadSession loads the stack file named by the global options.
 func loadSession(g *globalOptions) (*session, error) {
 	st, err := loadStack(g)
 	if err != nil {
 		return nil, err
 	}
-	return &session{stack: st, stateDir: stateDirOf(g), drivers: map[driverKey]drivers.Driver{}, caps: map[string]drivers.Capabilities{}}, nil
+	return newSession(st, stateDirOf(g)), nil
+}
+
+// loadObserved loads the stack file, takes the one snapshot of every
+// backend it uses (observeAll) and prints the warnings to warn: how the
+// commands that only look (plan, graph, ps) start.
+func loadObserved(ctx context.Context, g *globalOptions, open driverOpener, warn io.Writer) (*session, error) {
+	s, err := loadSession(g)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.observeAll(ctx, open); err != nil {
+		return nil, err
+	}
+	s.printWarnings(warn)
+	return s, nil
 }
 
 // stateDirOf is --state-dir / BERTH_STATE_DIR, else the executor's default.

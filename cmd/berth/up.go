@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -37,7 +36,7 @@ func newUpCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "up",
 		Usage: "create, update, start and delete objects until the live state matches the stack file",
-		UsageText: `berth up [--yes] [--parallel N] [--no-rollback] [--keep-orphans] [--wait] [--progress MODE] [PLANFILE]
+		UsageText: `berth up [--yes] [--parallel N] [--no-rollback] [--keep-orphans] [--wait] [--wait-timeout DURATION] [--progress MODE] [PLANFILE]
 
 Examples:
    berth up                                # plan, then apply with rollback on failure
@@ -96,24 +95,15 @@ func runUp(ctx context.Context, o *upOptions) error {
 		return err
 	}
 	human := settings.human(o.st)
-	journal, release, err := lockAndJournal(s, o.st)
-	if err != nil {
-		return err
-	}
-	defer release()
-
-	if err := s.observeAll(ctx, o.openDriver); err != nil {
-		return err
-	}
-	s.printWarnings(o.st.Err)
 	keepOrphans := o.KeepOrphans
 	if saved != nil {
 		keepOrphans = saved.KeepOrphans
 	}
-	p, err := s.plan(planner.ModeUp, keepOrphans)
+	p, journal, release, err := lockedPlan(ctx, s, o.openDriver, o.st, planner.ModeUp, keepOrphans)
 	if err != nil {
 		return err
 	}
+	defer release()
 	if saved != nil {
 		if why := saved.staleness(s, p); why != "" {
 			return fmt.Errorf("saved plan %s is stale: %s (made %s); nothing was changed. Make a new one with `berth plan --out %s`",
@@ -123,29 +113,17 @@ func runUp(ctx context.Context, o *upOptions) error {
 		// carries the desired specs a JSON plan leaves out: apply it.
 	}
 
-	if !p.HasChanges() {
-		if err := planner.RenderText(human.Out, p, human.Color); err != nil {
+	apply, err := presentPlan(p, o.st, human, saved == nil && !o.Yes && isDestructive(p), "This plan deletes or replaces objects. Apply it?", "up")
+	if err != nil {
+		return err
+	}
+	if apply {
+		if err := s.recordKeys(true); err != nil {
+			return fmt.Errorf("record backends in %s: %w", s.stateDir, err)
+		}
+		if _, err := applyPlan(ctx, s, p, settings, journal, o.st); err != nil {
 			return err
 		}
-		if o.Wait {
-			return o.waitHealthy(ctx, s, human)
-		}
-		return nil
-	}
-	if err := planner.RenderText(human.Out, p, human.Color); err != nil {
-		return err
-	}
-	fmt.Fprintln(human.Out)
-	if saved == nil && !o.Yes && o.st.InTTY && isDestructive(p) {
-		if !confirm(streams{In: o.st.In, Out: human.Out}, "This plan deletes or replaces objects. Apply it?") {
-			return errors.New("up cancelled: nothing was changed")
-		}
-	}
-	if err := s.recordKeys(true); err != nil {
-		return fmt.Errorf("record backends in %s: %w", s.stateDir, err)
-	}
-	if _, err := applyPlan(ctx, s, p, settings, journal, o.st); err != nil {
-		return err
 	}
 	if o.Wait {
 		return o.waitHealthy(ctx, s, human)

@@ -74,11 +74,11 @@ func (d *Driver) Exec(ctx context.Context, ref drivers.ObjectRef, req drivers.Ex
 		return -1, classify("exec in", name, err)
 	}
 	if code == 1 && bytes.Contains(tail.Bytes(), []byte("lxc-attach: ")) {
-		if bytes.Contains(tail.Bytes(), []byte("Failed to get init pid")) {
-			return -1, fmt.Errorf("driver lxc: exec in %s: %w", name, drivers.ErrNotRunning)
-		}
-		if bytes.Contains(tail.Bytes(), []byte("doesn't exist")) || bytes.Contains(tail.Bytes(), []byte("not defined")) {
-			return -1, fmt.Errorf("driver lxc: exec in %s: %w", name, drivers.ErrNotFound)
+		// Exit 1 with lxc-attach's own complaint: classify it like any
+		// other tool failure (not running, not found).
+		cerr := classify("exec in", name, &hostcmd.RunError{Argv: append([]string{"lxc-attach"}, args...), Output: tail.Bytes(), Err: err})
+		if errors.Is(cerr, drivers.ErrNotRunning) || errors.Is(cerr, drivers.ErrNotFound) {
+			return -1, cerr
 		}
 	}
 	return code, nil

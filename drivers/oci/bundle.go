@@ -46,8 +46,22 @@ type Sidecar struct {
 	Owner       drivers.Ownership `json:"owner"`
 	Image       string            `json:"image"`
 	ImageDigest string            `json:"image_digest,omitempty"`
-	Lower       string            `json:"lower"`       // the shared image rootfs
-	RootfsMode  string            `json:"rootfs_mode"` // overlay | copy
+	Lower       string            `json:"lower"`                 // the shared image rootfs
+	RootfsMode  string            `json:"rootfs_mode"`           // overlay | copy
+	StopSignal  string            `json:"stop_signal,omitempty"` // from the image; default SIGTERM
+}
+
+// stopSignal is the signal name Stop sends first: the image's StopSignal
+// when it names one ("SIGQUIT", "QUIT", "3"), else TERM.
+func (s *Sidecar) stopSignal() string {
+	if s == nil || s.StopSignal == "" {
+		return "TERM"
+	}
+	sig := strings.TrimPrefix(strings.ToUpper(s.StopSignal), "SIG")
+	if sig == "" {
+		return "TERM"
+	}
+	return sig
 }
 
 func writeJSONFile(path string, v any) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/berth-dev/berth/drivers"
@@ -19,8 +20,12 @@ func classify(err error, id, runtime string) error {
 		return nil
 	}
 	if errors.Is(err, exec.ErrNotFound) || hostcmd.ExitCode(err) == -1 && errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: OCI runtime %q not found: install it with `apt-get install -y crun` (or runc): %w",
-			drivers.ErrToolMissing, runtime, err)
+		pkg := "crun"
+		if strings.Contains(filepath.Base(runtime), "runc") {
+			pkg = "runc"
+		}
+		return fmt.Errorf("%w: OCI runtime %q not found: install the Debian package %s (apt-get install -y %s): %w",
+			drivers.ErrToolMissing, runtime, pkg, pkg, err)
 	}
 	var re *hostcmd.RunError
 	if !errors.As(err, &re) {

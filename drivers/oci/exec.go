@@ -149,6 +149,7 @@ func (d *Driver) Update(ctx context.Context, ref drivers.ObjectRef, t drivers.Ta
 		return d.wrap("update", id, err)
 	}
 	sc.Owner = t.Owner
+	sc.StopSignal = img.Config.StopSignal
 	if err := d.writeConfig(bundle, t, img, sc); err != nil {
 		return d.wrap("update", id, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -36,6 +37,9 @@ type ImageConfig struct {
 	Env        []string `json:"env,omitempty"`
 	WorkingDir string   `json:"working_dir,omitempty"`
 	User       string   `json:"user,omitempty"`
+	// StopSignal is the image's graceful stop signal ("SIGQUIT"); Stop
+	// sends it instead of SIGTERM.
+	StopSignal string `json:"stop_signal,omitempty"`
 }
 
 // Image is a resolved image: a read-only root filesystem and its config.
@@ -185,6 +189,16 @@ func (c *imageCache) fromTar(ref, path string) (*Image, error) {
 	c.mu.Lock()
 	digest := c.tarDigests[key]
 	c.mu.Unlock()
+	// Across runs: refs/ remembers the digest of this path+size+mtime, so
+	// a big tarball is hashed once, not at every `berth up`.
+	refFile := filepath.Join(c.dir, "refs", refKey("tar\x00"+key))
+	if digest == "" {
+		if data, err := os.ReadFile(refFile); err == nil {
+			if _, ok := c.cached(ref, strings.TrimSpace(string(data))); ok {
+				digest = strings.TrimSpace(string(data))
+			}
+		}
+	}
 	if digest == "" {
 		f, err := os.Open(path)
 		if err != nil {
@@ -200,6 +214,7 @@ func (c *imageCache) fromTar(ref, path string) (*Image, error) {
 		c.mu.Lock()
 		c.tarDigests[key] = digest
 		c.mu.Unlock()
+		defer c.writeRef(refFile, digest)
 	}
 	return c.unpack(ref, digest, ImageConfig{}, func(apply func(io.Reader) error) error {
 		f, err := os.Open(path)
@@ -304,7 +319,7 @@ func (c *imageCache) fromV1(ref string, img v1.Image) (*Image, error) {
 	}
 	cfg := ImageConfig{
 		Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd, Env: cf.Config.Env,
-		WorkingDir: cf.Config.WorkingDir, User: cf.Config.User,
+		WorkingDir: cf.Config.WorkingDir, User: cf.Config.User, StopSignal: cf.Config.StopSignal,
 	}
 	return c.unpack(ref, digest.String(), cfg, func(apply func(io.Reader) error) error {
 		layers, err := img.Layers()
@@ -341,7 +356,7 @@ func (c *imageCache) fromRegistry(ctx context.Context, ref string) (*Image, erro
 			return img, nil
 		}
 	}
-	img, err := remote.Image(r, remote.WithContext(ctx),
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain),
 		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))
 	if err != nil {
 		return nil, fmt.Errorf("image %s: pull: %w", ref, err)
@@ -350,12 +365,17 @@ func (c *imageCache) fromRegistry(ctx context.Context, ref string) (*Image, erro
 	if err != nil {
 		return nil, err
 	}
+	c.writeRef(refFile, res.Digest)
+	return res, nil
+}
+
+// writeRef records which digest a reference resolved to (best effort).
+func (c *imageCache) writeRef(refFile, digest string) {
 	os.MkdirAll(filepath.Dir(refFile), 0o700)
-	tmp := refFile + ".tmp" + fmt.Sprint(os.Getpid())
-	if os.WriteFile(tmp, []byte(res.Digest+"\n"), 0o600) == nil {
+	tmp := fmt.Sprintf("%s.tmp%d", refFile, os.Getpid())
+	if os.WriteFile(tmp, []byte(digest+"\n"), 0o600) == nil {
 		os.Rename(tmp, refFile)
 	}
-	return res, nil
 }
 
 func refKey(s string) string {

@@ -296,6 +296,16 @@ func TestResolveTarAndDir(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(got.Rootfs, "opt/app/sub/deep")); string(b) != "deep" || !strings.HasPrefix(got.Digest, "sha256:") {
 		t.Fatalf("tar: %v %s", tree(t, got.Rootfs), got.Digest)
 	}
+	// Another process (a fresh cache object on the same directory) does
+	// not hash the tarball again while its size and mtime are unchanged.
+	tarPath := filepath.Join(dirPath, "rootfs.tar.gz")
+	st, _ := os.Stat(tarPath)
+	os.WriteFile(tarPath, bytes.Repeat([]byte{0}, len(gz.Bytes())), 0o644)
+	os.Chtimes(tarPath, st.ModTime(), st.ModTime())
+	again, err := newImageCache(cache.dir).Resolve(context.Background(), "tar:rootfs.tar.gz", dirPath)
+	if err != nil || again.Digest != got.Digest {
+		t.Fatalf("tar digest memo: %+v %v", again, err)
+	}
 	d, err := cache.Resolve(context.Background(), "dir:.", dirPath)
 	if err != nil || d.Rootfs != dirPath || d.Digest != "" {
 		t.Fatalf("dir: %+v %v", d, err)

@@ -191,7 +191,7 @@ func (d *Driver) writeBundle(bundle string, t drivers.Target, img *Image) error 
 	if err != nil {
 		return err
 	}
-	sc := &Sidecar{Owner: t.Owner, Image: img.Ref, ImageDigest: img.Digest, Lower: img.Rootfs, RootfsMode: mode}
+	sc := &Sidecar{Owner: t.Owner, Image: img.Ref, ImageDigest: img.Digest, Lower: img.Rootfs, RootfsMode: mode, StopSignal: img.Config.StopSignal}
 	return d.writeConfig(bundle, t, img, sc)
 }
 
@@ -289,8 +289,9 @@ func (d *Driver) recreate(ctx context.Context, id, bundle string) error {
 	return d.createContainer(ctx, id, bundle)
 }
 
-// Stop sends SIGTERM, waits up to timeout for the process to end, then
-// SIGKILL. Stopping a stopped container is a no-op.
+// Stop sends SIGTERM (or the image's StopSignal), waits up to timeout for
+// the process to end, then SIGKILL. Stopping a stopped container is a
+// no-op.
 func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.Duration) error {
 	id := ref.Name
 	d.fresh.Delete(id)
@@ -306,7 +307,9 @@ func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.D
 	if err := os.WriteFile(marker, nil, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return d.wrap("stop", id, err)
 	}
-	err := d.signalAndWait(ctx, id, "TERM", timeout)
+	sc, _ := readSidecar(bundle)
+	sig := sc.stopSignal()
+	err := d.signalAndWait(ctx, id, sig, timeout)
 	switch {
 	case err == nil:
 		return nil
@@ -323,7 +326,7 @@ func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.D
 		if rerr := d.run(ctx, id, "resume", id); rerr != nil {
 			return d.wrap("stop", id, err)
 		}
-		if err := d.signalAndWait(ctx, id, "TERM", timeout); err == nil || errors.Is(err, errAlreadyStopped) {
+		if err := d.signalAndWait(ctx, id, sig, timeout); err == nil || errors.Is(err, errAlreadyStopped) {
 			return nil
 		}
 	case !errors.Is(err, context.DeadlineExceeded):

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -122,6 +123,50 @@ func TestRealImages(t *testing.T) {
 				if want := "from-image 1 instance\n/tmp\n65534\nvi-gone\n"; logs.String() != want || o.ExitCode == nil || *o.ExitCode != 0 {
 					t.Errorf("%s: logs %q (want %q), exit %v", c.name, logs.String(), want, o.ExitCode)
 				}
+			}
+		})
+	}
+}
+
+// TestRealStopSignal: an image's StopSignal is what Stop sends first (the
+// process ignores SIGTERM and exits 0 on SIGUSR1; a SIGTERM-then-SIGKILL
+// stop would record 137).
+func TestRealStopSignal(t *testing.T) {
+	rootfs := busyboxRootfs(t)
+	img := ociImage(t, v1.Config{
+		Cmd:        []string{"sh", "-c", "trap 'exit 0' USR1; trap '' TERM; echo ready; sleep 100000 & wait"},
+		StopSignal: "SIGUSR1",
+	}, tarDir(t, rootfs))
+	layoutDir := filepath.Join(t.TempDir(), "layout")
+	lp, err := layout.Write(layoutDir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range []string{"crun", "runc"} {
+		t.Run(rt, func(t *testing.T) {
+			d := realDriver(t, rt)
+			ctx := context.Background()
+			ref, err := d.Create(ctx, target("sig", &manifest.Instance{Image: "oci:" + layoutDir}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Start(ctx, ref); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { // traps installed
+				var b bytes.Buffer
+				d.Logs(ctx, ref, false, &b)
+				return strings.Contains(b.String(), "ready")
+			})
+			if err := d.Stop(ctx, ref, 20*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			rec := readExitRecord(filepath.Join(d.bundleDir(ref.Name), exitFileName))
+			if rec == nil || rec.ExitCode != 0 {
+				t.Fatalf("exit record %+v, want 0 (stopped by SIGUSR1)", rec)
 			}
 		})
 	}

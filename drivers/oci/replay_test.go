@@ -343,6 +343,10 @@ func TestToolMissing(t *testing.T) {
 	if !errors.Is(err, drivers.ErrToolMissing) || !strings.Contains(err.Error(), "apt-get install -y crun") {
 		t.Fatalf("got %v", err)
 	}
+	_, err = New(Config{Runtime: "/nonexistent/runc", Root: t.TempDir()}, hostcmd.Local{})
+	if !errors.Is(err, drivers.ErrToolMissing) || !strings.Contains(err.Error(), "apt-get install -y runc") {
+		t.Fatalf("got %v", err)
+	}
 	_, err = New(Config{Runtime: "berth-no-such-runtime", Root: t.TempDir()}, hostcmd.Local{})
 	if !errors.Is(err, drivers.ErrToolMissing) {
 		t.Fatalf("got %v", err)

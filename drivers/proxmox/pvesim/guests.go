@@ -1,6 +1,7 @@
 package pvesim
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -336,5 +337,57 @@ func (s *Sim) removeGuestVolumes(g *guest) {
 		if v.vmid == g.vmid && (v.content == "images" || v.content == "rootdir") {
 			delete(s.volumes[g.node], volid)
 		}
+	}
+}
+
+// alloc is a volume a create or clone task adds when it runs: the config
+// key it backs, its volume id, its size and, for a qemu import-from, the
+// source volume.
+type alloc struct {
+	key, volid, from string
+	size             int64
+}
+
+// freeDiskVolid is the first "STORAGE:vm-VMID-disk-N" that is neither
+// among live (a node's volumes; nil for none) nor already in allocs.
+func freeDiskVolid(storage string, vmid int, live map[string]*volume, allocs []alloc) string {
+	for n := 0; ; n++ {
+		volid := fmt.Sprintf("%s:vm-%d-disk-%d", storage, vmid, n)
+		taken := live[volid] != nil
+		for _, a := range allocs {
+			taken = taken || a.volid == volid
+		}
+		if !taken {
+			return volid
+		}
+	}
+}
+
+// createConf is the config a create request writes: its parameters minus
+// those that only steer the creation (createOnly).
+func createConf(params map[string]string, createOnly map[string]bool) map[string]string {
+	conf := map[string]string{}
+	for k, v := range params {
+		if !createOnly[k] {
+			conf[k] = v
+		}
+	}
+	return conf
+}
+
+// destroyGuest is what a destroy task (vzdestroy, qmdestroy) does once the
+// guest is stopped: log and free its volumes, forget the guest and, with
+// purge, log the clean-up of related configurations.
+func (s *Sim) destroyGuest(g *guest, t *task, purge bool) {
+	for _, k := range g.diskKeys() {
+		vol, _ := volumeOf(g.conf[k])
+		if _, ok := s.volumes[g.node][vol]; ok {
+			t.logf("  Logical volume \"%s\" successfully removed.", strings.SplitN(vol, ":", 2)[1])
+		}
+	}
+	s.removeGuestVolumes(g)
+	delete(s.guests, g.vmid)
+	if purge {
+		t.logf("purging %s %d from related configurations..", g.typeName(), g.vmid)
 	}
 }

@@ -32,12 +32,7 @@ func hLXCCreate(s *Sim, r *reqCtx) (any, error) {
 	if storage == "" {
 		storage = "local"
 	}
-	conf := map[string]string{}
-	for k, v := range r.params {
-		if !lxcCreateOnly[k] {
-			conf[k] = v
-		}
-	}
+	conf := createConf(r.params, lxcCreateOnly)
 	rootfs := conf["rootfs"]
 	if rootfs == "" {
 		rootfs = storage + ":4"
@@ -101,11 +96,6 @@ func hLXCCreate(s *Sim, r *reqCtx) (any, error) {
 	return upid, nil
 }
 
-type alloc struct {
-	volid string
-	size  int64
-}
-
 // allocLXCVolume expands "STORAGE:SIZE" in rootfs/mpN to a new volume
 // "STORAGE:vm-<vmid>-disk-N,size=<SIZE>G".
 func (s *Sim) allocLXCVolume(nodeName string, p *Param, key, v string, vmid int, defStorage string, allocs []alloc) (string, []alloc, error) {
@@ -133,22 +123,10 @@ func (s *Sim) allocLXCVolume(nodeName string, p *Param, key, v string, vmid int,
 	if !sd.supports("rootdir") {
 		return "", nil, errf(500, "storage '%s' does not support container directories", storage)
 	}
-	n := 0
-	volid := ""
-	for {
-		volid = fmt.Sprintf("%s:vm-%d-disk-%d", storage, vmid, n)
-		taken := s.volumes[nodeName][volid] != nil
-		for _, a := range allocs {
-			taken = taken || a.volid == volid
-		}
-		if !taken {
-			break
-		}
-		n++
-	}
+	volid := freeDiskVolid(storage, vmid, s.volumes[nodeName], allocs)
 	kv["volume"] = volid
 	kv["size"] = formatSize(size)
-	return printPropertyString(p.Props, kv), append(allocs, alloc{volid, size}), nil
+	return printPropertyString(p.Props, kv), append(allocs, alloc{volid: volid, size: size}), nil
 }
 
 // expandLXCNet adds hwaddr (Proxmox OUI) and type=veth like pve-container.
@@ -198,11 +176,8 @@ func (g *guest) applyPending() {
 // LXC refuses wrong-state requests synchronously (SEMANTICS.md).
 func lxcPower(action string) handlerFunc {
 	return func(s *Sim, r *reqCtx) (any, error) {
-		g, err := s.loadGuest(r, "lxc")
+		g, err := s.loadUnlocked(r, "lxc")
 		if err != nil {
-			return nil, err
-		}
-		if err := g.checkLock(r); err != nil {
 			return nil, err
 		}
 		vmid := g.vmid
@@ -260,11 +235,8 @@ func lxcPower(action string) handlerFunc {
 
 // DELETE /nodes/{node}/lxc/{vmid}
 func hLXCDelete(s *Sim, r *reqCtx) (any, error) {
-	g, err := s.loadGuest(r, "lxc")
+	g, err := s.loadUnlocked(r, "lxc")
 	if err != nil {
-		return nil, err
-	}
-	if err := g.checkLock(r); err != nil {
 		return nil, err
 	}
 	if g.conf["protection"] == "1" {
@@ -279,17 +251,7 @@ func hLXCDelete(s *Sim, r *reqCtx) (any, error) {
 			t.logf("stopping CT %d", g.vmid)
 			g.status = "stopped"
 		}
-		for _, k := range g.diskKeys() {
-			vol, _ := volumeOf(g.conf[k])
-			if _, ok := s.volumes[g.node][vol]; ok {
-				t.logf("  Logical volume \"%s\" successfully removed.", strings.SplitN(vol, ":", 2)[1])
-			}
-		}
-		s.removeGuestVolumes(g)
-		delete(s.guests, g.vmid)
-		if r.flag("purge") {
-			t.logf("purging CT %d from related configurations..", g.vmid)
-		}
+		s.destroyGuest(g, t, r.flag("purge"))
 		return nil
 	}, func() { delete(g.conf, "lock") }), nil
 }

@@ -2,7 +2,8 @@ package pvesim
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,14 +24,9 @@ func hQemuCreate(s *Sim, r *reqCtx) (any, error) {
 	if r.has("archive") {
 		return nil, errf(500, "unable to create VM %d - restore is not supported by the simulator", vmid)
 	}
-	conf := map[string]string{}
-	for k, v := range r.params {
-		if !qemuCreateOnly[k] {
-			conf[k] = v
-		}
-	}
-	var allocs []qemuAlloc
-	for _, k := range sortedKeys(conf) {
+	conf := createConf(r.params, qemuCreateOnly)
+	var allocs []alloc
+	for _, k := range slices.Sorted(maps.Keys(conf)) {
 		v := conf[k]
 		switch {
 		case isDiskKey("qemu", k):
@@ -81,24 +77,10 @@ func hQemuCreate(s *Sim, r *reqCtx) (any, error) {
 	}, func() { delete(s.guests, vmid) }), nil
 }
 
-type qemuAlloc struct {
-	key, volid, from string
-	size             int64
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // allocQemuDisk expands "STORAGE:SIZE", "STORAGE:cloudinit" and
 // "STORAGE:0,import-from=VOLID" into new volumes, as qemu-server's
 // create_disks does.
-func (s *Sim) allocQemuDisk(nodeName string, p *Param, key, v string, vmid int, allocs []qemuAlloc) (string, []qemuAlloc, error) {
+func (s *Sim) allocQemuDisk(nodeName string, p *Param, key, v string, vmid int, allocs []alloc) (string, []alloc, error) {
 	kv, perr := parsePropertyString(p.Props, v, key)
 	if perr != "" {
 		return "", nil, paramErr(key, "invalid format - "+perr)
@@ -142,20 +124,11 @@ func (s *Sim) allocQemuDisk(nodeName string, p *Param, key, v string, vmid int, 
 		size = 4 << 20
 		fallthrough
 	default:
-		for n := 0; ; n++ {
-			volid = fmt.Sprintf("%s:vm-%d-disk-%d", storage, vmid, n)
-			taken := s.volumes[nodeName][volid] != nil
-			for _, a := range allocs {
-				taken = taken || a.volid == volid
-			}
-			if !taken {
-				break
-			}
-		}
+		volid = freeDiskVolid(storage, vmid, s.volumes[nodeName], allocs)
 		kv["size"] = formatSize(size)
 	}
 	kv["file"] = volid
-	return printPropertyString(p.Props, kv), append(allocs, qemuAlloc{key: key, volid: volid, size: size, from: from}), nil
+	return printPropertyString(p.Props, kv), append(allocs, alloc{key: key, volid: volid, size: size, from: from}), nil
 }
 
 // expandQemuNet turns "virtio,bridge=vmbr0" into
@@ -173,7 +146,7 @@ func (s *Sim) expandQemuNet(p *Param, v string, vmid int) string {
 	delete(kv, "model")
 	delete(kv, "macaddr")
 	parts := []string{model + "=" + strings.ToUpper(mac)}
-	for _, k := range sortedKeys(kv) {
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
 		parts = append(parts, k+"="+kv[k])
 	}
 	return strings.Join(parts, ",")
@@ -216,11 +189,8 @@ func cryptPassword(pw string) string {
 // wrong-state requests inside the task (SEMANTICS.md).
 func qemuPower(action string) handlerFunc {
 	return func(s *Sim, r *reqCtx) (any, error) {
-		g, err := s.loadGuest(r, "qemu")
+		g, err := s.loadUnlocked(r, "qemu")
 		if err != nil {
-			return nil, err
-		}
-		if err := g.checkLock(r); err != nil {
 			return nil, err
 		}
 		vmid := g.vmid
@@ -283,11 +253,8 @@ func qemuPower(action string) handlerFunc {
 
 // DELETE /nodes/{node}/qemu/{vmid}
 func hQemuDelete(s *Sim, r *reqCtx) (any, error) {
-	g, err := s.loadGuest(r, "qemu")
+	g, err := s.loadUnlocked(r, "qemu")
 	if err != nil {
-		return nil, err
-	}
-	if err := g.checkLock(r); err != nil {
 		return nil, err
 	}
 	if g.conf["protection"] == "1" {
@@ -301,17 +268,7 @@ func hQemuDelete(s *Sim, r *reqCtx) (any, error) {
 	}
 	g.conf["lock"] = "destroyed"
 	return s.spawn(r.node, "qmdestroy", g.vmid, r.taskUser(), func(t *task) error {
-		for _, k := range g.diskKeys() {
-			vol, _ := volumeOf(g.conf[k])
-			if _, ok := s.volumes[g.node][vol]; ok {
-				t.logf("  Logical volume \"%s\" successfully removed.", strings.SplitN(vol, ":", 2)[1])
-			}
-		}
-		s.removeGuestVolumes(g)
-		delete(s.guests, g.vmid)
-		if r.flag("purge") {
-			t.logf("purging VM %d from related configurations..", g.vmid)
-		}
+		s.destroyGuest(g, t, r.flag("purge"))
 		return nil
 	}, func() { delete(g.conf, "lock") }), nil
 }

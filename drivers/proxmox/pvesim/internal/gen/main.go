@@ -2,7 +2,8 @@
 // (apischema.json) from the PVE API subset published with the project's
 // Proxmox reference data (api-subset.json, converted from pve-docs
 // api-viewer/apidata.js). Descriptions are dropped; every property that
-// validation or config typing needs is kept.
+// validation or config typing needs is kept. It fills pvesim's own schema
+// types, so the table it writes is the one the simulator reads.
 //
 //	go run ./drivers/proxmox/pvesim/internal/gen -in /path/to/api-subset.json -out drivers/proxmox/pvesim/apischema.json
 package main
@@ -14,45 +15,9 @@ import (
 	"os"
 	"sort"
 	"strconv"
+
+	"github.com/berth-dev/berth/drivers/proxmox/pvesim"
 )
-
-// Param mirrors pvesim's schema parameter; kept in sync by the round-trip
-// test in pvesim (TestSchemaCoversSubset).
-type Param struct {
-	Name       string            `json:"name"`
-	Type       string            `json:"type"`
-	Optional   bool              `json:"optional,omitempty"`
-	Enum       []string          `json:"enum,omitempty"`
-	Pattern    string            `json:"pattern,omitempty"`
-	Format     string            `json:"format,omitempty"`
-	Props      map[string]*Param `json:"props,omitempty"`
-	Min        *float64          `json:"min,omitempty"`
-	Max        *float64          `json:"max,omitempty"`
-	MaxLength  *int              `json:"maxLength,omitempty"`
-	MinLength  *int              `json:"minLength,omitempty"`
-	Default    any               `json:"default,omitempty"`
-	DefaultKey bool              `json:"defaultKey,omitempty"`
-	Alias      string            `json:"alias,omitempty"`
-	KeyAlias   string            `json:"keyAlias,omitempty"`
-	Requires   string            `json:"requires,omitempty"`
-}
-
-type Endpoint struct {
-	Method     string   `json:"method"`
-	Path       string   `json:"path"`
-	Name       string   `json:"name"`
-	Protected  bool     `json:"protected,omitempty"`
-	ProxyTo    string   `json:"proxyto,omitempty"`
-	AllowToken bool     `json:"allowtoken,omitempty"`
-	Returns    string   `json:"returns"`
-	Check      any      `json:"check,omitempty"`
-	Params     []*Param `json:"params"`
-}
-
-type Schema struct {
-	Source    map[string]string `json:"source"`
-	Endpoints []*Endpoint       `json:"endpoints"`
-}
 
 func main() {
 	in := flag.String("in", "", "path to api-subset.json")
@@ -80,14 +45,14 @@ func run(in, out string) error {
 	if err := json.Unmarshal(raw, &src); err != nil {
 		return fmt.Errorf("parse %s: %w", in, err)
 	}
-	s := Schema{Source: map[string]string{}}
+	s := pvesim.Schema{Source: map[string]string{}}
 	for _, k := range []string{"repository", "path", "repo_head_commit", "pve_version", "apidata_last_changed_in"} {
 		if v, ok := src.Source[k].(string); ok {
 			s.Source[k] = v
 		}
 	}
 	for _, e := range src.Endpoints {
-		ep := &Endpoint{
+		ep := &pvesim.Endpoint{
 			Method:     str(e["method"]),
 			Path:       str(e["path"]),
 			Name:       str(e["name"]),
@@ -96,7 +61,7 @@ func run(in, out string) error {
 			AllowToken: truthy(e["allowtoken"]),
 		}
 		if perm, ok := e["permissions"].(map[string]any); ok {
-			ep.Check = perm["check"]
+			ep.Check, _ = perm["check"].([]any)
 		}
 		if r, ok := e["returns"].(map[string]any); ok {
 			ep.Returns = str(r["type"])
@@ -116,8 +81,8 @@ func run(in, out string) error {
 	return os.WriteFile(out, append(b, '\n'), 0o644)
 }
 
-func param(name string, m map[string]any) *Param {
-	p := &Param{
+func param(name string, m map[string]any) *pvesim.Param {
+	p := &pvesim.Param{
 		Name:       name,
 		Type:       str(m["type"]),
 		Optional:   truthy(m["optional"]),
@@ -143,7 +108,7 @@ func param(name string, m map[string]any) *Param {
 	case string:
 		p.Format = f
 	case map[string]any:
-		p.Props = map[string]*Param{}
+		p.Props = map[string]*pvesim.Param{}
 		for k, v := range f {
 			vm, _ := v.(map[string]any)
 			p.Props[k] = param(k, vm)

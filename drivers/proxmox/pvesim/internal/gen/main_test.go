@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/berth-dev/berth/drivers/proxmox/pvesim"
 )
 
 func TestRunDerivesCompactTable(t *testing.T) {
@@ -17,7 +19,7 @@ func TestRunDerivesCompactTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s Schema
+	var s pvesim.Schema
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatal(err)
 	}
