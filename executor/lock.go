@@ -35,8 +35,7 @@ func DefaultStateDir() string {
 // whose content names the holder. The kernel drops it when the holder
 // exits, however it exits, so a crashed berth never leaves a stale lock.
 type StackLock struct {
-	f    *os.File
-	path string
+	f *os.File
 }
 
 // lockHolder is the lock file's content.
@@ -106,11 +105,8 @@ func LockStack(stateDir, stack string) (*StackLock, error) {
 			return nil, fmt.Errorf("lock stack %s: write %s: %w", stack, p, err)
 		}
 	}
-	return &StackLock{f: f, path: p}, nil
+	return &StackLock{f: f}, nil
 }
-
-// Path is the lock file.
-func (l *StackLock) Path() string { return l.path }
 
 // Unlock releases the lock. The file stays (removing it would race with a
 // process that just opened it); its content is cleared.

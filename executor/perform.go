@@ -53,12 +53,7 @@ func (a *applier) perform(ctx context.Context, n *rnode) error {
 		if err != nil {
 			return err
 		}
-		obj, err := a.create(ctx, n, t)
-		if err != nil {
-			return err
-		}
-		n.ref = obj.ref
-		return a.start(ctx, n, obj)
+		return a.createAndStart(ctx, n, t)
 	case planner.Start:
 		obj, err := existing(n)
 		if err != nil {
@@ -241,6 +236,13 @@ func (a *applier) replace(ctx context.Context, n *rnode) error {
 	if err := removeOld(); err != nil {
 		return err
 	}
+	return a.createAndStart(ctx, n, t)
+}
+
+// createAndStart creates n's object from t, makes it the node's object
+// and starts it: a Create node, and
+// the second half of a stop-delete-create Replace.
+func (a *applier) createAndStart(ctx context.Context, n *rnode, t drivers.Target) error {
 	obj, err := a.create(ctx, n, t)
 	if err != nil {
 		return err

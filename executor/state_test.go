@@ -133,7 +133,6 @@ func TestJournalOfAppliesAndRecover(t *testing.T) {
 // A journal cut off mid-apply (what kill -9 leaves, torn last line
 // included) reports what was in flight.
 func TestRecoverInterrupted(t *testing.T) {
-	dir := t.TempDir()
 	lines := []string{
 		`{"time":"2026-11-27T01:00:00Z","type":"begin","stack":"demo","fingerprint":"abc","pid":4242,"host":"box","nodes":["create a","create b"]}`,
 		`{"time":"2026-11-27T01:00:01Z","type":"node-start","node":"a","instance":"a","action":"create"}`,
@@ -145,18 +144,7 @@ func TestRecoverInterrupted(t *testing.T) {
 		`{"time":"2026-11-27T01:00:03Z","type":"op-start","node":"b","op":"create","ref":{"backend":"lxc","name":"demo-b"}}`,
 		`{"time":"2026-11-27T01:00:03Z","type":"op-do`,
 	}
-	if err := os.WriteFile(filepath.Join(dir, "demo.journal"), []byte(strings.Join(lines, "\n")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	j, err := OpenJournal(dir, "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	r, err := j.Recover()
-	if err != nil || r == nil {
-		t.Fatalf("Recover = %v, %v", r, err)
-	}
+	r := recoverJournal(t, strings.Join(lines, "\n")) // the last line is cut short
 	if r.PID != 4242 || r.Host != "box" || r.Fingerprint != "abc" || len(r.InFlight) != 1 ||
 		r.InFlight[0].Op != "create" || r.InFlight[0].Ref.Name != "demo-b" || strings.Join(r.Done, ",") != "create a" {
 		t.Errorf("recovery = %+v", r)
@@ -167,20 +155,12 @@ func TestRecoverInterrupted(t *testing.T) {
 	}
 }
 
-// A crash during a rollback reports the undo call that was running.
-func TestRecoverDuringRollback(t *testing.T) {
+// recoverJournal writes content as stack demo's journal and returns what
+// Recover makes of it, failing the test when it finds nothing.
+func recoverJournal(t *testing.T, content string) *Recovery {
+	t.Helper()
 	dir := t.TempDir()
-	lines := []string{
-		`{"time":"2026-11-27T01:00:00Z","type":"begin","stack":"demo","fingerprint":"abc","pid":7,"host":"box"}`,
-		`{"time":"2026-11-27T01:00:01Z","type":"op-start","node":"a","op":"create","ref":{"backend":"lxc","name":"demo-a"}}`,
-		`{"time":"2026-11-27T01:00:01Z","type":"op-done","node":"a","op":"create","ref":{"backend":"lxc","name":"demo-a"}}`,
-		`{"time":"2026-11-27T01:00:02Z","type":"op-start","node":"b","op":"create","ref":{"backend":"lxc","name":"demo-b"}}`,
-		`{"time":"2026-11-27T01:00:02Z","type":"op-failed","node":"b","op":"create","ref":{"backend":"lxc","name":"demo-b"},"error":"boom"}`,
-		`{"time":"2026-11-27T01:00:02Z","type":"node-failed","node":"b","action":"create","error":"boom"}`,
-		`{"time":"2026-11-27T01:00:02Z","type":"rollback-start"}`,
-		`{"time":"2026-11-27T01:00:03Z","type":"op-start","node":"a","op":"rollback delete","ref":{"backend":"lxc","name":"demo-a"}}`,
-	}
-	if err := os.WriteFile(filepath.Join(dir, "demo.journal"), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "demo.journal"), []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	j, err := OpenJournal(dir, "demo")
@@ -192,6 +172,22 @@ func TestRecoverDuringRollback(t *testing.T) {
 	if err != nil || r == nil {
 		t.Fatalf("Recover = %v, %v", r, err)
 	}
+	return r
+}
+
+// A crash during a rollback reports the undo call that was running.
+func TestRecoverDuringRollback(t *testing.T) {
+	lines := []string{
+		`{"time":"2026-11-27T01:00:00Z","type":"begin","stack":"demo","fingerprint":"abc","pid":7,"host":"box"}`,
+		`{"time":"2026-11-27T01:00:01Z","type":"op-start","node":"a","op":"create","ref":{"backend":"lxc","name":"demo-a"}}`,
+		`{"time":"2026-11-27T01:00:01Z","type":"op-done","node":"a","op":"create","ref":{"backend":"lxc","name":"demo-a"}}`,
+		`{"time":"2026-11-27T01:00:02Z","type":"op-start","node":"b","op":"create","ref":{"backend":"lxc","name":"demo-b"}}`,
+		`{"time":"2026-11-27T01:00:02Z","type":"op-failed","node":"b","op":"create","ref":{"backend":"lxc","name":"demo-b"},"error":"boom"}`,
+		`{"time":"2026-11-27T01:00:02Z","type":"node-failed","node":"b","action":"create","error":"boom"}`,
+		`{"time":"2026-11-27T01:00:02Z","type":"rollback-start"}`,
+		`{"time":"2026-11-27T01:00:03Z","type":"op-start","node":"a","op":"rollback delete","ref":{"backend":"lxc","name":"demo-a"}}`,
+	}
+	r := recoverJournal(t, strings.Join(lines, "\n")+"\n")
 	if !r.RollingBack || len(r.InFlight) != 1 || r.InFlight[0].Op != "rollback delete" || strings.Join(r.Failed, ",") != "create b" {
 		t.Errorf("recovery = %+v", r)
 	}
@@ -322,7 +318,7 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil || r == nil {
 		t.Fatalf("Recover after kill -9 = %v, %v", r, err)
 	}
-	if r.PID != cmd.Process.Pid || len(r.InFlight) != 1 || r.InFlight[0].Ref.Name != obj("b") || r.InFlight[0].Op != "create" {
+	if r.PID != cmd.Process.Pid || len(r.InFlight) != 1 || r.InFlight[0].Ref.Name != obj("b") || r.InFlight[0].Op != "create" || len(r.Queued) != 0 {
 		t.Errorf("recovery = %+v", r)
 	}
 	if strings.Join(r.Done, ",") != "create a" {

@@ -2,8 +2,10 @@ package manifest
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,7 +110,7 @@ func nameFromDir(dir string) string {
 
 func (c *checker) run() {
 	c.providers()
-	names := sortedKeys(c.st.Instances)
+	names := slices.Sorted(maps.Keys(c.st.Instances))
 	for _, name := range names {
 		c.instance(c.st.Instances[name])
 	}
@@ -120,7 +122,7 @@ func (c *checker) run() {
 }
 
 func (c *checker) providers() {
-	for _, name := range sortedKeys(c.st.Providers) {
+	for _, name := range slices.Sorted(maps.Keys(c.st.Providers)) {
 		p := c.st.Providers[name]
 		base := []string{"providers", name}
 		if p.Type != "proxmox" || c.pruned.under(base...) {
@@ -160,13 +162,13 @@ func (c *checker) instance(in *Instance) {
 		switch {
 		case !ok && c.pruned.providers[in.Provider]:
 		case !ok:
-			c.errVal(tok("provider"), "unknown provider %q%s", in.Provider, known("providers", sortedKeys(c.st.Providers), in.Provider))
+			c.errVal(tok("provider"), "unknown provider %q%s", in.Provider, known("providers", slices.Sorted(maps.Keys(c.st.Providers)), in.Provider))
 		case p.Type != want:
 			c.errVal(tok("provider"), "provider %q is of type %s; backend %s needs a provider of type %s", in.Provider, p.Type, in.Backend, want)
 		}
 	} else if IsProxmox(in.Backend) {
 		var pve []string
-		for _, name := range sortedKeys(c.st.Providers) {
+		for _, name := range slices.Sorted(maps.Keys(c.st.Providers)) {
 			if c.st.Providers[name].Type == "proxmox" {
 				pve = append(pve, name)
 			}
@@ -228,13 +230,13 @@ func (c *checker) instance(in *Instance) {
 			c.errVal(tok("healthcheck", "test"), "[\"NONE\"] takes no arguments")
 		}
 	}
-	for _, dep := range sortedKeys(in.DependsOn) {
+	for _, dep := range slices.Sorted(maps.Keys(in.DependsOn)) {
 		d := in.DependsOn[dep]
 		target, ok := c.st.Instances[dep]
 		switch {
 		case !ok && c.pruned.instances[dep]:
 		case !ok:
-			c.errKey(tok("depends_on", dep), "unknown instance %q%s", dep, known("instances", sortedKeys(c.st.Instances), dep))
+			c.errKey(tok("depends_on", dep), "unknown instance %q%s", dep, known("instances", slices.Sorted(maps.Keys(c.st.Instances)), dep))
 		case d.Condition == ConditionHealthy && (target.Healthcheck == nil || target.Healthcheck.Disable) && !c.pruned.under("instances", dep, "healthcheck"):
 			c.errKey(tok("depends_on", dep), "condition healthy needs a healthcheck on %s, which has none", dep)
 		}
@@ -323,7 +325,7 @@ func (c *checker) cycles(names []string) {
 		state[n] = onStack
 		stack = append(stack, n)
 		in := c.st.Instances[n]
-		for _, dep := range sortedKeys(in.DependsOn) {
+		for _, dep := range slices.Sorted(maps.Keys(in.DependsOn)) {
 			if _, ok := c.st.Instances[dep]; !ok {
 				continue
 			}

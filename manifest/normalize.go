@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -365,13 +364,4 @@ func stringsToAny(ss []string) []any {
 		out[i] = s
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

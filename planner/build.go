@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -122,7 +124,7 @@ func newBuilder(in Input) *builder {
 	b := &builder{
 		in:     in,
 		stack:  in.Stack.Name,
-		names:  sortedKeys(in.Stack.Instances),
+		names:  slices.Sorted(maps.Keys(in.Stack.Instances)),
 		owned:  map[string][]*drivers.ObservedInstance{},
 		hashes: map[string]string{},
 		byID:   map[string]*Node{},
@@ -237,7 +239,7 @@ func (b *builder) planUp() {
 		b.planInstance(st.Instances[name])
 	}
 	// Orphans: owned objects of instances the file no longer lists.
-	for _, iname := range sortedKeys(b.owned) {
+	for _, iname := range slices.Sorted(maps.Keys(b.owned)) {
 		if _, ok := st.Instances[iname]; ok {
 			continue
 		}
@@ -523,7 +525,7 @@ func replaceReason(changes []FieldChange) string {
 // stack owns, dependents before their dependencies.
 func (b *builder) planTeardown(action Action) {
 	st := b.in.Stack
-	for _, iname := range sortedKeys(b.owned) {
+	for _, iname := range slices.Sorted(maps.Keys(b.owned)) {
 		inst, inFile := st.Instances[iname]
 		objs := b.owned[iname]
 		if inFile {
@@ -571,7 +573,7 @@ func (b *builder) planTeardown(action Action) {
 func (b *builder) linkDependencies(reverse bool) {
 	for _, name := range b.names {
 		inst := b.in.Stack.Instances[name]
-		for _, dep := range sortedKeys(inst.DependsOn) {
+		for _, dep := range slices.Sorted(maps.Keys(inst.DependsOn)) {
 			if reverse {
 				from, to := b.head[dep], b.tail[name]
 				if from != nil && to != nil {
@@ -612,16 +614,16 @@ func (b *builder) fingerprint() string {
 		if hash == "" {
 			_, hash = CanonicalSpec(inst)
 		}
-		line("want", name, instTarget(inst), ObjectName(b.stack, inst), hash, strings.Join(sortedKeys(inst.DependsOn), ","))
+		line("want", name, instTarget(inst), ObjectName(b.stack, inst), hash, strings.Join(slices.Sorted(maps.Keys(inst.DependsOn)), ","))
 	}
-	for _, iname := range sortedKeys(b.owned) {
+	for _, iname := range slices.Sorted(maps.Keys(b.owned)) {
 		for _, o := range b.owned[iname] {
 			exit := "-"
 			if o.ExitCode != nil {
 				exit = strconv.Itoa(*o.ExitCode)
 			}
 			line("have", refTarget(o.Ref), o.Ref.Name, o.Ref.ID, o.Ref.Node, iname, o.Owner.SpecHash, string(o.State), exit)
-			for _, k := range sortedKeys(o.Live) {
+			for _, k := range slices.Sorted(maps.Keys(o.Live)) {
 				line("live", k, string(canonicalValue(o.Live[k])))
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -192,7 +194,7 @@ func renderChange(w *bufio.Writer, n *jsonNode, ch *jsonChange, c painter) {
 		for k := range newObj {
 			keys[k] = true
 		}
-		for _, k := range sortedKeys(keys) {
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
 			o, nw := oldObj[k], newObj[k]
 			switch {
 			case o == nil:

@@ -121,15 +121,6 @@ func parseSpec(spec json.RawMessage) map[string]json.RawMessage {
 	return splitFields(c)
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // forcedReplace lists fields whose change always recreates the object,
 // whatever the driver says: they decide which object it is.
 var forcedReplace = map[string]bool{"container_name": true}

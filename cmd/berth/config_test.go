@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -166,6 +167,21 @@ func TestHelp(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), "Examples:") || !strings.Contains(out.String(), "berth "+cmd.Name) {
 			t.Errorf("%s --help has no examples:\n%s", cmd.Name, out.String())
+		}
+		// The synopsis (first line of the usage) names every flag.
+		synopsis, _, _ := strings.Cut(cmd.UsageText, "\n")
+		for _, f := range cmd.Flags {
+			named := false
+			for _, n := range f.Names() {
+				dash := "--"
+				if len(n) == 1 {
+					dash = "-"
+				}
+				named = named || regexp.MustCompile(`(^|[\[\s])`+regexp.QuoteMeta(dash+n)+`([\]\s=]|$)`).MatchString(synopsis)
+			}
+			if !named {
+				t.Errorf("%s: synopsis %q does not name flag %v", cmd.Name, synopsis, f.Names())
+			}
 		}
 	}
 }

@@ -29,7 +29,7 @@ func newDownCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "down",
 		Usage: "stop and delete every object the stack owns, in reverse dependency order",
-		UsageText: `berth down [--yes]
+		UsageText: `berth down [--yes] [--parallel N] [--no-rollback] [--progress MODE]
 
 Examples:
    berth down                              # delete everything the stack owns

@@ -28,7 +28,7 @@ func newExecCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "exec",
 		Usage: "run a command in a running instance; its exit status is berth's",
-		UsageText: `berth exec NAME [--] CMD [ARGS...]
+		UsageText: `berth exec [-e KEY=VALUE]... [-T] NAME [--] CMD [ARGS...]
 
 Examples:
    berth exec web -- cat /etc/hostname

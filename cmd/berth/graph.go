@@ -24,7 +24,7 @@ func newGraphCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "graph",
 		Usage: "print the action graph of `berth up` (or `berth down`) as Graphviz DOT",
-		UsageText: `berth graph [--down]
+		UsageText: `berth graph [--keep-orphans] [--down]
 
 Examples:
    berth graph | dot -Tsvg > plan.svg
@@ -32,7 +32,7 @@ Examples:
 		Description: "Render it with: berth graph | dot -Tsvg > plan.svg",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "keep-orphans", Usage: "leave objects the stack file no longer lists alone", Sources: cli.EnvVars("BERTH_KEEP_ORPHANS"), Destination: &o.KeepOrphans},
-			&cli.BoolFlag{Name: "down", Usage: "graph the plan of `berth down`", Destination: &o.Down},
+			&cli.BoolFlag{Name: "down", Usage: "graph the plan of berth down instead", Destination: &o.Down},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() > 0 {

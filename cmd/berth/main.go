@@ -42,7 +42,7 @@ func newApp(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "stack file (default: berth.yaml, then berth.yml)", Sources: cli.EnvVars("BERTH_FILE"), Destination: &g.File},
 			&cli.StringFlag{Name: "project-name", Aliases: []string{"p"}, Usage: "stack name (default: the file's name: field, else its directory name)", Sources: cli.EnvVars("BERTH_PROJECT_NAME"), Destination: &g.ProjectName},
 			&cli.StringFlag{Name: "env-file", Usage: "file of VAR=value lines for interpolation (default: .env next to the stack file)", Destination: &g.EnvFile},
-			&cli.StringFlag{Name: "state-dir", Usage: "where locks and apply journals live (default: $XDG_STATE_HOME/berth, or /var/lib/berth as root)", Sources: cli.EnvVars("BERTH_STATE_DIR"), Destination: &g.StateDir},
+			&cli.StringFlag{Name: "state-dir", Usage: "where locks, apply journals and the backend record live (default: $XDG_STATE_HOME/berth, else /var/lib/berth as root, else ~/.local/state/berth)", Sources: cli.EnvVars("BERTH_STATE_DIR"), Destination: &g.StateDir},
 		},
 		Commands: []*cli.Command{
 			newValidateCommand(g),

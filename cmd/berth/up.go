@@ -36,7 +36,7 @@ func newUpCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "up",
 		Usage: "create, update, start and delete objects until the live state matches the stack file",
-		UsageText: `berth up [--yes] [--parallel N] [--no-rollback] [--keep-orphans] [--wait] [--progress MODE] [PLANFILE]
+		UsageText: `berth up [--yes] [--parallel N] [--no-rollback] [--keep-orphans] [--wait] [--wait-timeout DURATION] [--progress MODE] [PLANFILE]
 
 Examples:
    berth up                                # plan, then apply with rollback on failure

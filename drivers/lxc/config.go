@@ -438,7 +438,7 @@ func (d *Driver) liveCPUs(c containerConfig) (float64, bool) {
 	if period <= 0 {
 		return 0, false
 	}
-	return math.Round(quota/period*1000) / 1000, true
+	return math.Round(quota/period*1e5) / 1e5, true
 }
 
 // busyboxDHCP rewrites the DHCP line of a busybox container's
@@ -503,4 +503,26 @@ func (d *Driver) busyboxDHCP(name string) error {
 		return nil
 	}
 	return writeAtomic(path, []byte(strings.Join(out, "\n")), 0o755)
+}
+
+// alignCPUs renders a live cpus value as the last-applied one when both
+// come down to the same CFS quota: cpus: 0.333333 is stored as quota
+// 33333 and would otherwise read back as 0.33333, a drift that is not one.
+func alignCPUs(live map[string]json.RawMessage, appliedSpec json.RawMessage) {
+	lv, ok := live["cpus"]
+	if !ok || len(appliedSpec) == 0 {
+		return
+	}
+	var spec struct {
+		CPUs *float64 `json:"cpus"`
+	}
+	var got float64
+	if json.Unmarshal(appliedSpec, &spec) != nil || spec.CPUs == nil || json.Unmarshal(lv, &got) != nil {
+		return
+	}
+	if cpuQuota(*spec.CPUs) == cpuQuota(got) {
+		if b, err := json.Marshal(*spec.CPUs); err == nil {
+			live["cpus"] = b
+		}
+	}
 }

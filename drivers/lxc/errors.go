@@ -58,18 +58,19 @@ func classify(op, name string, err error) error {
 	if errors.As(err, &re) {
 		out = string(re.Output)
 	}
-	code := hostcmd.ExitCode(err)
 	switch {
+	case hostcmd.ExitCode(err) == 2 && strings.Contains(out, "is not running"): // lxc-stop
+		return wrap(drivers.ErrNotRunning, "")
 	case strings.Contains(out, "Container already exists"):
 		return wrap(drivers.ErrExists, "a container with this name already exists in the lxcpath")
-	case strings.Contains(out, "doesn't exist"), strings.Contains(out, "is not defined"),
+	case strings.Contains(out, name+" doesn't exist"), strings.Contains(out, "is not defined"),
 		strings.Contains(out, "No container config specified"):
 		return wrap(drivers.ErrNotFound, "")
 	case strings.Contains(out, "Failed to download"), strings.Contains(out, "Unable to fetch"),
 		strings.Contains(out, "Could not resolve host"):
-		return wrap(ErrTemplateUnavailable, "the download template needs network access to images.linuxcontainers.org (or a cached image): "+lastLine(out))
+		return wrap(ErrTemplateUnavailable, "the download template needs network access to images.linuxcontainers.org (or a cached image): "+templateOutput(out))
 	case strings.Contains(out, "Template \"") && strings.Contains(out, "not found"):
-		return wrap(ErrTemplateUnavailable, lastLine(out))
+		return wrap(ErrTemplateUnavailable, "no such LXC template (the lxc package installs them in /usr/share/lxc/templates)")
 	case strings.Contains(out, "Failed to create container from template"):
 		return wrap(ErrTemplateFailed, templateOutput(out))
 	case strings.Contains(out, "Failed to get init pid"):
@@ -78,7 +79,6 @@ func classify(op, name string, err error) error {
 		strings.Contains(out, "must be run as root"):
 		return wrap(ErrNotRoot, "")
 	}
-	_ = code
 	return fmt.Errorf("driver lxc: %s %s: %w", op, name, err)
 }
 
@@ -100,16 +100,4 @@ func templateOutput(out string) string {
 		return "see the template's output above"
 	}
 	return strings.Join(keep, "; ")
-}
-
-// lastLine returns the last non-empty line of tool output, the one that
-// usually says what went wrong.
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); l != "" {
-			return l
-		}
-	}
-	return ""
 }

@@ -3,6 +3,7 @@ package lxc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -75,6 +76,17 @@ func TestParseLs(t *testing.T) {
 // limits; the hand-made container is foreign.
 func TestObserveRecorded(t *testing.T) {
 	d, rep := replayDriver(t, CgroupV1)
+	// st-web (pid 19680 in the recording) runs in a fake cgroup tree
+	// where someone raised its memory to 1G and lifted the swap limit
+	// with lxc-cgroup: the live values say so.
+	fake := t.TempDir()
+	fakeCgroups(t, fake, map[string]string{
+		"19680/cgroup": "4:memory:/lxc.payload.st-web\n1:cpu:/lxc.payload.st-web\n0::/lxc.payload.st-web\n",
+		"mem/lxc.payload.st-web/memory.limit_in_bytes":       "1073741824\n",
+		"mem/lxc.payload.st-web/memory.memsw.limit_in_bytes": "9223372036854771712\n",
+		"cpu/lxc.payload.st-web/cpu.cfs_quota_us":            "50000\n",
+		"cpu/lxc.payload.st-web/cpu.cfs_period_us":           "100000\n",
+	}, map[string]string{"memory": fake + "/mem", "cpu": fake + "/cpu"})
 	obs, err := d.Observe(context.Background(), "st")
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +107,7 @@ func TestObserveRecorded(t *testing.T) {
 		`hand-made running foreign ips=[] memory= swap= cpus=`,
 		`other-app created other/app ips=[] memory= swap= cpus=2`,
 		`st-db created st/db ips=[] memory="1G" swap= cpus=`,
-		`st-web running st/web ips=[10.99.0.10 10.99.0.11] memory="256M" swap="128M" cpus=0.5`,
+		`st-web running st/web ips=[10.99.0.10 10.99.0.11] memory="1G" swap= cpus=0.5`,
 	}
 	if got := strings.Join(lines, "\n"); got != strings.Join(want, "\n") {
 		t.Errorf("observed:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
@@ -258,7 +270,7 @@ func TestClassifyRecorded(t *testing.T) {
 			t.Errorf("%v: recorded success", tc.argv)
 			continue
 		}
-		if got := classify("op", "x", err); !errors.Is(got, tc.want) {
+		if got := classify("op", tc.argv[4], err); !errors.Is(got, tc.want) {
 			t.Errorf("%v: classified %v, want %v", tc.argv, got, tc.want)
 		}
 	}
@@ -556,5 +568,95 @@ func TestLogsFollow(t *testing.T) {
 	}
 	if err := d.Logs(context.Background(), d.ref("gone"), false, &once); !errors.Is(err, drivers.ErrNotFound) {
 		t.Errorf("logs of a missing container: %v", err)
+	}
+}
+
+// fakeCgroups points procRoot and the cgroup mount table at a fake tree
+// for the duration of a test.
+func fakeCgroups(t *testing.T, root string, files, mounts map[string]string) {
+	t.Helper()
+	for p, content := range files {
+		full := filepath.Join(root, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldRoot, oldMounts := procRoot, cgroupMounts
+	procRoot = root
+	cgroupMounts = func() map[string]string { return mounts }
+	t.Cleanup(func() { procRoot, cgroupMounts = oldRoot, oldMounts })
+}
+
+// On a pure cgroup2 host the unified files are read; a limit lifted at
+// runtime ("max") shows as null next to a configured one.
+func TestLiveRunningV2(t *testing.T) {
+	fake := t.TempDir()
+	fakeCgroups(t, fake, map[string]string{
+		"42/cgroup":                        "0::/lxc.payload.c\n",
+		"v2/lxc.payload.c/memory.max":      "max\n",
+		"v2/lxc.payload.c/memory.swap.max": "0\n",
+		"v2/lxc.payload.c/cpu.max":         "150000 100000\n",
+	}, map[string]string{"": fake + "/v2"})
+	d := &Driver{keys: keysFor(CgroupV2), memsw: true}
+	cfg := containerConfig{"lxc.cgroup2.memory.max": {"268435456"}, "lxc.cgroup2.cpu.max": {"50000 100000"}}
+	live := d.liveRunning("42", cfg)
+	if string(live["memory"]) != "null" || string(live["cpus"]) != "1.5" {
+		t.Errorf("live = memory %s cpus %s, want null and 1.5", live["memory"], live["cpus"])
+	}
+	// Not running / no cgroup: the config speaks.
+	live = d.liveRunning("", cfg)
+	if string(live["memory"]) != `"256M"` || string(live["cpus"]) != "0.5" {
+		t.Errorf("config live = memory %s cpus %s", live["memory"], live["cpus"])
+	}
+}
+
+func TestParseCgroupMounts(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "mountinfo")
+	os.WriteFile(p, []byte(`25 24 0:22 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+26 25 0:23 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
+30 25 0:27 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+31 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
+`), 0o644)
+	got := parseCgroupMounts(p)
+	want := map[string]string{"": "/sys/fs/cgroup/unified", "memory": "/sys/fs/cgroup/memory", "cpu": "/sys/fs/cgroup/cpu,cpuacct"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mounts %v, want %v", got, want)
+	}
+}
+
+// A cpus value finer than the CFS quota can hold reads back as written,
+// not as a drift; a real change still shows.
+func TestAlignCPUs(t *testing.T) {
+	for _, tc := range []struct{ live, spec, want string }{
+		{"0.33333", `{"cpus":0.333333}`, "0.333333"},
+		{"0.5", `{"cpus":0.333333}`, "0.5"},
+		{"1.5", `{"memory":"1G"}`, "1.5"},
+	} {
+		live := map[string]json.RawMessage{"cpus": json.RawMessage(tc.live)}
+		alignCPUs(live, json.RawMessage(tc.spec))
+		if got := string(live["cpus"]); got != tc.want {
+			t.Errorf("live %s spec %s: got %s, want %s", tc.live, tc.spec, got, tc.want)
+		}
+	}
+}
+
+// The start log's ERROR lines become the start error, without LXC's
+// subsystem and source location.
+func TestStartErrors(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lxc.log")
+	old := "lxc-start c 20261127005541.400 INFO     conf - ../src/lxc/conf.c:run:1 - an older run\n"
+	log := old + `lxc-start brm 20261127005541.410 ERROR    network - ../src/lxc/network.c:netdev_configure_server_veth:711 - No such file or directory - Failed to attach "vethHB0Jnx" to bridge "nosuchbr0", bridge interface doesn't exist
+lxc-start brm 20261127005541.424 ERROR    network - ../src/lxc/network.c:lxc_create_network_priv:3427 - No such file or directory - Failed to create network device
+lxc-start brm 20261127005541.424 INFO     start - ../src/lxc/start.c:x:1 - not an error
+lxc-start brm 20261127005541.424 ERROR    start - ../src/lxc/start.c:lxc_spawn:1840 - Failed to create the network
+lxc-start brm 20261127005541.424 ERROR    lxc_start - ../src/lxc/tools/lxc_start.c:main:306 - The container failed to start
+`
+	os.WriteFile(p, []byte(log), 0o644)
+	got := startErrors(p, int64(len(old)))
+	want := `No such file or directory - Failed to attach "vethHB0Jnx" to bridge "nosuchbr0", bridge interface doesn't exist; ` +
+		`No such file or directory - Failed to create network device; Failed to create the network`
+	if got != want {
+		t.Errorf("startErrors:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -141,7 +141,9 @@ func mapState(s string, everStarted bool) drivers.State {
 func (d *Driver) startLog(name string) string { return d.dir(name) + "/lxc.log" }
 
 // Observe lists every container of the lxcpath in one lxc-ls pass and
-// reads each one's sidecar and config from disk. Containers without
+// reads each one's sidecar and config from disk; a running container's
+// limits are read from its cgroup files (found through /proc/PID/cgroup),
+// so a limit changed with lxc-cgroup outside berth shows as drift. Containers without
 // `lxc.group = berth` and a berth.json sidecar are returned with Owner nil
 // (foreign: never modified, adopted or deleted). stack is not used for
 // filtering: other stacks' and foreign containers are returned too so the
@@ -184,7 +186,14 @@ func (d *Driver) Observe(ctx context.Context, stack string) ([]drivers.ObservedI
 			}
 		}
 		if c, err := readConfig(d.dir(name) + "/config"); err == nil {
-			if live := d.live(c); len(live) > 0 {
+			live := d.live(c)
+			if o.State == drivers.StateRunning {
+				live = d.liveRunning(r["PID"], c)
+			}
+			if o.Owner != nil {
+				alignCPUs(live, o.Owner.Spec)
+			}
+			if len(live) > 0 {
 				o.Live = live
 			}
 		}

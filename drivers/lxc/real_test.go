@@ -165,6 +165,13 @@ func TestRealLifecycle(t *testing.T) {
 	if string(obs.Live["memory"]) != `"512M"` || string(obs.Live["cpus"]) != "1.5" {
 		t.Errorf("live after update: %s", obs.Live)
 	}
+	// A limit changed outside berth (lxc-cgroup) is what Observe reports.
+	if out, err := exec.Command("lxc-cgroup", "-P", d.LXCPath(), "-n", name, "memory.limit_in_bytes", "300M").CombinedOutput(); err != nil {
+		t.Fatalf("lxc-cgroup: %v: %s", err, out)
+	}
+	if obs := observeOne(t, d, name); string(obs.Live["memory"]) != `"300M"` {
+		t.Errorf("live memory after an outside lxc-cgroup change = %s, want \"300M\"", obs.Live["memory"])
+	}
 	var logs bytes.Buffer
 	if err := d.Logs(ctx, ref, false, &logs); err != nil {
 		t.Fatal(err)
@@ -435,5 +442,99 @@ func TestRealRestartUpdate(t *testing.T) {
 	}
 	if _, err := os.Stat("/sys/class/net/" + br); err == nil {
 		t.Errorf("bridge %s berth created survived its last container", br)
+	}
+}
+
+// The download template either works (online) or fails as "template
+// unavailable" naming the image server (offline), never as a bare
+// lxc-create error.
+func TestRealDownloadTemplate(t *testing.T) {
+	d := realDriver(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	name := uniqueName("dl")
+	inst := &manifest.Instance{Name: "dl", Backend: "lxc",
+		Template: &manifest.Template{Type: "download", Dist: "alpine", Release: "3.19", Arch: "amd64"}}
+	ref, err := d.Create(ctx, target("st", name, inst))
+	if err != nil {
+		if !errors.Is(err, ErrTemplateUnavailable) || !strings.Contains(err.Error(), "images.linuxcontainers.org") {
+			t.Fatalf("offline download: %v, want ErrTemplateUnavailable naming the image server", err)
+		}
+		if _, serr := os.Stat(filepath.Join(d.LXCPath(), name)); !os.IsNotExist(serr) {
+			t.Errorf("failed download left %s behind", name)
+		}
+		t.Logf("offline: %v", err)
+		return
+	}
+	defer d.Delete(ctx, ref)
+	if _, err := os.Stat(filepath.Join(d.LXCPath(), name, "rootfs", "etc", "alpine-release")); err != nil {
+		t.Errorf("downloaded rootfs is not alpine: %v", err)
+	}
+}
+
+// A veth on a bridge that does not exist (and that berth was not asked to
+// create) fails to start with LXC's reason quoted.
+func TestRealStartMissingBridge(t *testing.T) {
+	d := realDriver(t, Config{})
+	ctx := context.Background()
+	name := uniqueName("nobr")
+	inst := &manifest.Instance{Name: "nobr", Backend: "lxc", Template: &manifest.Template{Type: "busybox"},
+		Networks: []manifest.Network{{Type: "veth", Bridge: "nosuchbr" + uniqueName("")[1:5]}}}
+	ref, err := d.Create(ctx, target("st", name, inst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Start(ctx, ref)
+	if !errors.Is(err, ErrStartFailed) || !strings.Contains(err.Error(), "bridge interface doesn't exist") {
+		t.Fatalf("start on a missing bridge: %v, want ErrStartFailed quoting LXC", err)
+	}
+}
+
+// On cgroup v1 memory must stay <= memory+swap: raising both in place
+// sets memsw first, lowering sets memory first; removing the limits
+// resets both to unlimited.
+func TestRealSwapInPlace(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err != nil {
+		t.Skip("no cgroup v1 swap accounting on this host")
+	}
+	d := realDriver(t, Config{})
+	ctx := context.Background()
+	name := uniqueName("swap")
+	inst := &manifest.Instance{Name: "swap", Backend: "lxc", Template: &manifest.Template{Type: "busybox"},
+		Memory: 256 * manifest.MiB, Swap: 128 * manifest.MiB}
+	ref, err := d.Create(ctx, target("st", name, inst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mem, swap      manifest.ByteSize
+		wantMem, wantW string
+	}{
+		{512 * manifest.MiB, 256 * manifest.MiB, "536870912", "805306368"},
+		{64 * manifest.MiB, 32 * manifest.MiB, "67108864", "100663296"},
+	} {
+		inst.Memory, inst.Swap = tc.mem, tc.swap
+		if err := d.Update(ctx, ref, target("st", name, inst), []string{"memory", "swap"}); err != nil {
+			t.Fatalf("update to %s+%s: %v", tc.mem, tc.swap, err)
+		}
+		if got := lxcCgroup(t, d.LXCPath(), name, "memory.limit_in_bytes"); got != tc.wantMem {
+			t.Errorf("memory %s: limit_in_bytes = %s, want %s", tc.mem, got, tc.wantMem)
+		}
+		if got := lxcCgroup(t, d.LXCPath(), name, "memory.memsw.limit_in_bytes"); got != tc.wantW {
+			t.Errorf("memory %s swap %s: memsw = %s, want %s", tc.mem, tc.swap, got, tc.wantW)
+		}
+	}
+	inst.Memory, inst.Swap = 0, 0
+	if err := d.Update(ctx, ref, target("st", name, inst), []string{"memory", "swap"}); err != nil {
+		t.Fatalf("removing the limits: %v", err)
+	}
+	if got := lxcCgroup(t, d.LXCPath(), name, "memory.limit_in_bytes"); len(got) < 15 {
+		t.Errorf("after removing the limit, limit_in_bytes = %s, want unlimited", got)
+	}
+	if obs := observeOne(t, d, name); obs.Live["memory"] != nil {
+		t.Errorf("live memory after removing the limit = %s, want none", obs.Live["memory"])
 	}
 }

@@ -535,11 +535,9 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 		}
 	}
 	d.nextID++
-	owner := t.Owner
-	owner.Spec = append(json.RawMessage(nil), owner.Spec...)
 	o := &Object{
 		Ref:     drivers.ObjectRef{Backend: d.name, Name: t.ObjectName, ID: "mem-" + strconv.Itoa(d.nextID)},
-		Owner:   &owner,
+		Owner:   cloneOwner(&t.Owner),
 		State:   drivers.StateCreated,
 		Live:    LiveFields(t),
 		Created: d.now(),
@@ -556,69 +554,71 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 
 // Start implements drivers.Driver; starting a running object is a no-op.
 func (d *Driver) Start(ctx context.Context, ref drivers.ObjectRef) error {
-	idx, err := d.begin(ctx, OpStart, ref.Name, nil)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err != nil {
-		return d.endLocked(idx, err)
-	}
-	o, err := d.findLocked(ref)
-	if err != nil {
-		return d.endLocked(idx, err)
-	}
-	if o.State != drivers.StateRunning {
-		o.State = drivers.StateRunning
-		o.ExitCode = nil
-		o.execs = 0
-		if o.oneShot != nil {
-			o.observesL = o.oneShot.observes
+	return d.onObject(ctx, OpStart, ref, func(o *Object) error {
+		if o.State != drivers.StateRunning {
+			o.State = drivers.StateRunning
+			o.ExitCode = nil
+			o.execs = 0
+			if o.oneShot != nil {
+				o.observesL = o.oneShot.observes
+			}
+			fmt.Fprintf(&o.log, "%s started\n", o.Ref.Name)
 		}
-		fmt.Fprintf(&o.log, "%s started\n", o.Ref.Name)
-	}
-	return d.endLocked(idx, nil)
+		return nil
+	})
 }
 
 // Stop implements drivers.Driver; stopping a stopped object is a no-op.
 func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.Duration) error {
-	idx, err := d.begin(ctx, OpStop, ref.Name, nil)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err != nil {
-		return d.endLocked(idx, err)
-	}
-	o, err := d.findLocked(ref)
-	if err != nil {
-		return d.endLocked(idx, err)
-	}
-	if o.State == drivers.StateRunning || o.State == drivers.StatePaused {
-		o.State = drivers.StateStopped
-		fmt.Fprintf(&o.log, "%s stopped\n", o.Ref.Name)
-	} else if o.State == drivers.StateExited {
-		o.State = drivers.StateStopped
-	}
-	return d.endLocked(idx, nil)
+	return d.onObject(ctx, OpStop, ref, func(o *Object) error {
+		if o.State == drivers.StateRunning || o.State == drivers.StatePaused {
+			o.State = drivers.StateStopped
+			fmt.Fprintf(&o.log, "%s stopped\n", o.Ref.Name)
+		} else if o.State == drivers.StateExited {
+			o.State = drivers.StateStopped
+		}
+		return nil
+	})
 }
 
 // Delete implements drivers.Driver.
 func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
-	idx, err := d.begin(ctx, OpDelete, ref.Name, nil)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err != nil {
-		return d.endLocked(idx, err)
-	}
-	o, err := d.findLocked(ref)
-	if err != nil {
-		return d.endLocked(idx, err)
-	}
-	delete(d.objects, o.Ref.ID)
-	return d.endLocked(idx, nil)
+	return d.onObject(ctx, OpDelete, ref, func(o *Object) error {
+		delete(d.objects, o.Ref.ID)
+		return nil
+	})
 }
 
 // Update implements drivers.Updater: the changed fields take the target's
 // values in Live, and the ownership record becomes the target's.
 func (d *Driver) Update(ctx context.Context, ref drivers.ObjectRef, t drivers.Target, changed []string) error {
-	idx, err := d.begin(ctx, OpUpdate, ref.Name, nil)
+	return d.onObject(ctx, OpUpdate, ref, func(o *Object) error {
+		for _, f := range changed {
+			if k := d.caps.Cost(f); k == drivers.Replace {
+				return fmt.Errorf("memdriver: update %s: field %s cannot change in place: %w", ref.Name, f, drivers.ErrUnsupported)
+			}
+		}
+		want := LiveFields(t)
+		if o.Live == nil {
+			o.Live = map[string]json.RawMessage{}
+		}
+		for _, f := range changed {
+			if v, ok := want[f]; ok {
+				o.Live[f] = v
+			} else {
+				delete(o.Live, f)
+			}
+		}
+		o.Owner = cloneOwner(&t.Owner)
+		return nil
+	})
+}
+
+// onObject is one recorded call of op on an existing object: begin (the
+// injected faults, latency and blocks), then, under d.mu, find ref and run
+// change on it; the call ends with the first error.
+func (d *Driver) onObject(ctx context.Context, op Op, ref drivers.ObjectRef, change func(o *Object) error) error {
+	idx, err := d.begin(ctx, op, ref.Name, nil)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
@@ -628,26 +628,7 @@ func (d *Driver) Update(ctx context.Context, ref drivers.ObjectRef, t drivers.Ta
 	if err != nil {
 		return d.endLocked(idx, err)
 	}
-	for _, f := range changed {
-		if k := d.caps.Cost(f); k == drivers.Replace {
-			return d.endLocked(idx, fmt.Errorf("memdriver: update %s: field %s cannot change in place: %w", ref.Name, f, drivers.ErrUnsupported))
-		}
-	}
-	want := LiveFields(t)
-	if o.Live == nil {
-		o.Live = map[string]json.RawMessage{}
-	}
-	for _, f := range changed {
-		if v, ok := want[f]; ok {
-			o.Live[f] = v
-		} else {
-			delete(o.Live, f)
-		}
-	}
-	owner := t.Owner
-	owner.Spec = append(json.RawMessage(nil), owner.Spec...)
-	o.Owner = &owner
-	return d.endLocked(idx, nil)
+	return d.endLocked(idx, change(o))
 }
 
 // Exec implements drivers.Execer. Unless SetExec gave the object its own

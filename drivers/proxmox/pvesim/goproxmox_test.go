@@ -18,6 +18,17 @@ import (
 // (SEMANTICS.md): errors surface only as the status line, Task.Wait returns
 // nil for a failed task, Container.Config returns a nil *Task.
 
+// startSim runs a simulator for the test's duration.
+func startSim(t *testing.T, opts pvesim.Options) *pvesim.Sim {
+	t.Helper()
+	s, err := pvesim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func goClient(t *testing.T, s *pvesim.Sim, opts ...proxmox.Option) *proxmox.Client {
 	t.Helper()
 	pool := x509.NewCertPool()
@@ -44,11 +55,7 @@ func wait(t *testing.T, task *proxmox.Task) {
 }
 
 func TestGoProxmoxContainerLifecycle(t *testing.T) {
-	s, err := pvesim.New(pvesim.Options{TaskDurations: map[string]time.Duration{"": 30 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := startSim(t, pvesim.Options{TaskDurations: map[string]time.Duration{"": 30 * time.Millisecond}})
 	ctx := context.Background()
 	c := goClient(t, s)
 
@@ -131,11 +138,7 @@ func TestGoProxmoxContainerLifecycle(t *testing.T) {
 }
 
 func TestGoProxmoxVMQuirks(t *testing.T) {
-	s, err := pvesim.New(pvesim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := startSim(t, pvesim.Options{})
 	ctx := context.Background()
 	c := goClient(t, s)
 	node, err := c.Node(ctx, "pve")
@@ -221,11 +224,7 @@ func TestGoProxmoxVMQuirks(t *testing.T) {
 }
 
 func TestGoProxmoxAuth(t *testing.T) {
-	s, err := pvesim.New(pvesim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := startSim(t, pvesim.Options{})
 	ctx := context.Background()
 	bad := goClient(t, s, proxmox.WithAPIToken(s.TokenID(), "nope"))
 	if _, err := bad.Version(ctx); !errors.Is(err, proxmox.ErrNotAuthorized) {
@@ -253,11 +252,7 @@ func TestGoProxmoxAuth(t *testing.T) {
 }
 
 func TestGoProxmoxStorageAndCluster(t *testing.T) {
-	s, err := pvesim.New(pvesim.Options{Nodes: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := startSim(t, pvesim.Options{Nodes: 2})
 	ctx := context.Background()
 	c := goClient(t, s)
 	node, err := c.Node(ctx, "pve")

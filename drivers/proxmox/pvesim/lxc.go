@@ -176,11 +176,8 @@ func (g *guest) applyPending() {
 // LXC refuses wrong-state requests synchronously (SEMANTICS.md).
 func lxcPower(action string) handlerFunc {
 	return func(s *Sim, r *reqCtx) (any, error) {
-		g, err := s.loadGuest(r, "lxc")
+		g, err := s.loadUnlocked(r, "lxc")
 		if err != nil {
-			return nil, err
-		}
-		if err := g.checkLock(r); err != nil {
 			return nil, err
 		}
 		vmid := g.vmid
@@ -238,11 +235,8 @@ func lxcPower(action string) handlerFunc {
 
 // DELETE /nodes/{node}/lxc/{vmid}
 func hLXCDelete(s *Sim, r *reqCtx) (any, error) {
-	g, err := s.loadGuest(r, "lxc")
+	g, err := s.loadUnlocked(r, "lxc")
 	if err != nil {
-		return nil, err
-	}
-	if err := g.checkLock(r); err != nil {
 		return nil, err
 	}
 	if g.conf["protection"] == "1" {

@@ -170,11 +170,8 @@ func resizeDisk(kind string) handlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		if d := r.str("digest"); d != "" && d != g.digest() {
-			if kind == "qemu" {
-				return nil, errf(500, "checksum mismatch (file change by other user?)")
-			}
-			return nil, errf(500, "detected modified configuration - file changed by other user? Try again.")
+		if err := g.checkDigest(r); err != nil {
+			return nil, err
 		}
 		if err := g.checkLock(r); err != nil {
 			return nil, err
@@ -239,11 +236,8 @@ func replaceSize(val string, size int64) string {
 // with null.
 func makeTemplate(kind string) handlerFunc {
 	return func(s *Sim, r *reqCtx) (any, error) {
-		g, err := s.loadGuest(r, kind)
+		g, err := s.loadUnlocked(r, kind)
 		if err != nil {
-			return nil, err
-		}
-		if err := g.checkLock(r); err != nil {
 			return nil, err
 		}
 		if g.isTemplate() {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // systemPython is Debian's interpreter, where python3-proxmoxer lives (a
@@ -18,11 +20,8 @@ const systemPython = "/usr/bin/python3"
 // simulator's certificate as CA.
 func TestProxmoxerClient(t *testing.T) {
 	if out, err := exec.Command(systemPython, "-c", "import proxmoxer").CombinedOutput(); err != nil {
-		msg := "python3-proxmoxer missing (" + strings.TrimSpace(string(out)) + "): apt-get install python3-proxmoxer (.ci/install-deps)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPING proxmoxer conformance: " + msg)
+		testenv.Unavailable(t, "proxmoxer conformance",
+			"python3-proxmoxer missing ("+strings.TrimSpace(string(out))+"): apt-get install python3-proxmoxer (.ci/install-deps)")
 	}
 	s := newSim(t, Options{})
 	ca := filepath.Join(t.TempDir(), "pvesim.pem")

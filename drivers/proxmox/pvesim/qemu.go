@@ -2,7 +2,8 @@ package pvesim
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,7 +26,7 @@ func hQemuCreate(s *Sim, r *reqCtx) (any, error) {
 	}
 	conf := createConf(r.params, qemuCreateOnly)
 	var allocs []alloc
-	for _, k := range sortedKeys(conf) {
+	for _, k := range slices.Sorted(maps.Keys(conf)) {
 		v := conf[k]
 		switch {
 		case isDiskKey("qemu", k):
@@ -74,15 +75,6 @@ func hQemuCreate(s *Sim, r *reqCtx) (any, error) {
 		}
 		return nil
 	}, func() { delete(s.guests, vmid) }), nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // allocQemuDisk expands "STORAGE:SIZE", "STORAGE:cloudinit" and
@@ -154,7 +146,7 @@ func (s *Sim) expandQemuNet(p *Param, v string, vmid int) string {
 	delete(kv, "model")
 	delete(kv, "macaddr")
 	parts := []string{model + "=" + strings.ToUpper(mac)}
-	for _, k := range sortedKeys(kv) {
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
 		parts = append(parts, k+"="+kv[k])
 	}
 	return strings.Join(parts, ",")
@@ -197,11 +189,8 @@ func cryptPassword(pw string) string {
 // wrong-state requests inside the task (SEMANTICS.md).
 func qemuPower(action string) handlerFunc {
 	return func(s *Sim, r *reqCtx) (any, error) {
-		g, err := s.loadGuest(r, "qemu")
+		g, err := s.loadUnlocked(r, "qemu")
 		if err != nil {
-			return nil, err
-		}
-		if err := g.checkLock(r); err != nil {
 			return nil, err
 		}
 		vmid := g.vmid
@@ -264,11 +253,8 @@ func qemuPower(action string) handlerFunc {
 
 // DELETE /nodes/{node}/qemu/{vmid}
 func hQemuDelete(s *Sim, r *reqCtx) (any, error) {
-	g, err := s.loadGuest(r, "qemu")
+	g, err := s.loadUnlocked(r, "qemu")
 	if err != nil {
-		return nil, err
-	}
-	if err := g.checkLock(r); err != nil {
 		return nil, err
 	}
 	if g.conf["protection"] == "1" {

@@ -151,6 +151,31 @@ func (s *Sim) loadGuest(r *reqCtx, kind string) (*guest, error) {
 	return g, nil
 }
 
+// loadUnlocked is loadGuest then checkLock: how the handlers that act on a
+// guest (power, delete, template) start.
+func (s *Sim) loadUnlocked(r *reqCtx, kind string) (*guest, error) {
+	g, err := s.loadGuest(r, kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.checkLock(r); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// checkDigest refuses a change made against an older config than the
+// current one (the request's digest parameter), in each kind's words.
+func (g *guest) checkDigest(r *reqCtx) error {
+	if d := r.str("digest"); d == "" || d == g.digest() {
+		return nil
+	}
+	if g.kind == "qemu" {
+		return errf(500, "checksum mismatch (file change by other user?)")
+	}
+	return errf(500, "detected modified configuration - file changed by other user? Try again.")
+}
+
 // checkLock is AbstractConfig check_lock: "VM is locked (create)".
 func (g *guest) checkLock(r *reqCtx) error {
 	if l := g.conf["lock"]; l != "" && !r.flag("skiplock") {

@@ -2,6 +2,8 @@ package pvesim
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -100,16 +102,13 @@ func (s *Sim) updateConfig(r *reqCtx, kind string) (*guest, error) {
 			return nil, paramErr("delete", fmt.Sprintf("you can't use '-%s' and -delete %s' at the same time", k, k))
 		}
 	}
-	if d := r.str("digest"); d != "" && d != g.digest() {
-		if kind == "qemu" {
-			return nil, errf(500, "checksum mismatch (file change by other user?)")
-		}
-		return nil, errf(500, "detected modified configuration - file changed by other user? Try again.")
+	if err := g.checkDigest(r); err != nil {
+		return nil, err
 	}
 	if err := g.checkLock(r); err != nil {
 		return nil, err
 	}
-	for _, k := range sortedKeys(set) {
+	for _, k := range slices.Sorted(maps.Keys(set)) {
 		v := set[k]
 		switch {
 		case k == "tags":
