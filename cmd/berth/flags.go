@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/berth-dev/berth/executor"
 	"github.com/urfave/cli/v3"
 )
 
@@ -15,9 +16,10 @@ func yesFlag(dst *bool) cli.Flag {
 	return &cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation", Destination: dst}
 }
 
-// parallelFlag is --parallel N / BERTH_PARALLEL (up, down).
+// parallelFlag is --parallel N / BERTH_PARALLEL (up, down); the default is
+// the executor's.
 func parallelFlag(dst *int) cli.Flag {
-	return &cli.IntFlag{Name: "parallel", Usage: "at most `N` driver calls at once", Value: defaultParallel, Sources: cli.EnvVars("BERTH_PARALLEL"), Destination: dst}
+	return &cli.IntFlag{Name: "parallel", Usage: "at most `N` driver calls at once", Value: executor.DefaultParallel, Sources: cli.EnvVars("BERTH_PARALLEL"), Destination: dst}
 }
 
 // progressFlag is --progress / BERTH_PROGRESS (up, down).

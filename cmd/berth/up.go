@@ -9,10 +9,6 @@ import (
 	"github.com/urfave/cli/v3"
 )
 
-// defaultParallel bounds concurrent driver calls when neither --parallel
-// nor BERTH_PARALLEL says otherwise.
-const defaultParallel = 8
-
 // upOptions are `berth up`'s options.
 type upOptions struct {
 	g          *globalOptions
