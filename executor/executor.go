@@ -187,6 +187,7 @@ type applier struct {
 	o     Options
 	plan  *planner.Plan
 	sem   chan struct{}
+	ahead chan struct{} // the announce window of journaled creates/deletes, see call
 	nodes []*rnode
 
 	mu       sync.Mutex
@@ -208,7 +209,7 @@ func Apply(ctx context.Context, p *planner.Plan, o Options) (*Result, error) {
 	if o.PollInterval <= 0 {
 		o.PollInterval = 250 * time.Millisecond
 	}
-	a := &applier{o: o, plan: p, sem: make(chan struct{}, o.Parallel), res: &Result{Skipped: map[string]string{}}, abortCh: make(chan struct{})}
+	a := &applier{o: o, plan: p, sem: make(chan struct{}, o.Parallel), ahead: make(chan struct{}, o.Parallel), res: &Result{Skipped: map[string]string{}}, abortCh: make(chan struct{})}
 	if err := a.prepare(); err != nil {
 		a.res.Wall = time.Since(start)
 		return a.res, fmt.Errorf("executor: %w", err)
@@ -646,23 +647,66 @@ func (a *applier) slot(ctx context.Context, fn func() error) error {
 
 // call runs one mutating driver call: it refuses once the apply aborted,
 // holds a slot, journals the call and, on success, pushes its undo.
+//
+// A create or delete must be announced on disk before it runs (see
+// durableBeforeReturn), but an fsync inside the slot would add its latency
+// to every such call. So, with a journal, it first takes a ticket of the
+// announce window (at most Parallel calls announced and not yet running),
+// writes its op-intent and starts the fsync, and only then waits for a
+// slot: the fsync (shared with the other announced calls) runs while the
+// slots are busy with earlier calls. Holding the slot, it waits until
+// the op-intent is durable (normally long done), writes op-start (not
+// fsynced) and calls. A call announced and then not run is closed by
+// op-cancelled.
 func (a *applier) call(ctx context.Context, n *rnode, op string, ref *drivers.ObjectRef, fn func() error, undo func() *undoEntry) error {
+	j := a.o.Journal
+	var intent uint64 // the op-intent's sequence number, 0 for none
+	if j != nil && durableOp(op) {
+		if a.isAborted() {
+			return errAborted
+		}
+		select {
+		case a.ahead <- struct{}{}:
+		case <-a.abortCh:
+			return errAborted
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		intent = j.append(opEntry("op-intent", n, op, *ref, nil))
+		j.syncSoon(intent)
+	}
 	var callErr error
+	ticket := intent != 0
 	err := a.slot(ctx, func() error {
+		if ticket {
+			<-a.ahead
+			ticket = false
+		}
 		if a.isAborted() {
 			return errAborted
 		}
 		a.emit(n, PhaseRunning, nil, op+" "+ref.Name)
-		a.o.Journal.op("op-start", n, op, *ref, nil)
+		if intent != 0 {
+			j.waitDurable(intent)
+			j.append(opEntry("op-start", n, op, *ref, nil))
+		} else {
+			j.op("op-start", n, op, *ref, nil)
+		}
 		callErr = fn()
 		return nil
 	})
+	if ticket { // the slot wait was cancelled
+		<-a.ahead
+	}
 	if err != nil {
+		if intent != 0 {
+			j.op("op-cancelled", n, op, *ref, nil)
+		}
 		return err
 	}
 	// The slot is free again: journal the outcome outside it.
 	if callErr != nil {
-		a.o.Journal.op("op-failed", n, op, *ref, callErr)
+		j.op("op-failed", n, op, *ref, callErr)
 		return fmt.Errorf("%s %s: %w", op, ref.Name, callErr)
 	}
 	if undo != nil {
@@ -672,7 +716,7 @@ func (a *applier) call(ctx context.Context, n *rnode, op string, ref *drivers.Ob
 			a.mu.Unlock()
 		}
 	}
-	a.o.Journal.op("op-done", n, op, *ref, nil)
+	j.op("op-done", n, op, *ref, nil)
 	return nil
 }
 

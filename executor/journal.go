@@ -19,8 +19,9 @@ import (
 )
 
 // Journal is the apply journal of one stack: `<stateDir>/<stack>.journal`,
-// JSON lines, each fsynced before the apply goes on, so a crash (kill -9,
-// power loss) leaves a record of what was in flight. It holds the last
+// JSON lines, so a crash (kill -9, power loss) leaves a record of what
+// was in flight: the lines that announce a create or delete are fsynced
+// before the call runs (see durableBeforeReturn). It holds the last
 // apply only: Apply truncates it when it begins, so read the previous
 // run's record with Recover first. It never holds secrets: only node IDs,
 // actions, object references and error texts (manifest.Secret masks
@@ -33,19 +34,23 @@ type Journal struct {
 	mu      sync.Mutex
 	f       *os.File
 	err     error  // first write error
-	written uint64 // entries written (under mu)
+	written uint64 // entries written, over the journal's life
 
-	// Group commit: an entry is durable once an fsync that began after
-	// its write returned; concurrent writers share one fsync.
-	syncMu sync.Mutex
-	synced uint64 // entries known durable (under syncMu)
+	// Group commit: synced is the number of entries known durable.
+	// One writer at a time (syncing) runs an fsync covering every entry
+	// written when it began; the others wait on cond and find their
+	// entry covered by it or by the next one.
+	synced  uint64
+	syncing bool
+	cond    sync.Cond // on mu
 }
 
 // JournalEntry is one line of the journal.
 type JournalEntry struct {
 	Time time.Time `json:"time"`
 	// Type is begin, node-start, node-done, node-failed, node-skipped,
-	// op-start, op-done, op-failed, rollback-start, rollback-step or end.
+	// op-intent, op-start, op-done, op-failed, op-cancelled,
+	// rollback-start, rollback-step or end.
 	Type        string             `json:"type"`
 	Stack       string             `json:"stack,omitempty"`       // begin
 	Fingerprint string             `json:"fingerprint,omitempty"` // begin
@@ -76,7 +81,9 @@ func OpenJournal(stateDir, stack string) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return &Journal{path: p, f: f}, nil
+	j := &Journal{path: p, f: f}
+	j.cond.L = &j.mu
+	return j, nil
 }
 
 // Path is the journal file.
@@ -108,16 +115,25 @@ func Fingerprint(p *planner.Plan) string {
 	return "plan-sha256:" + hex.EncodeToString(sum[:])
 }
 
-// write appends one entry; see durableBeforeReturn for which entries wait
-// for their fsync (racing writers share one fsync).
+// write appends one entry and, when durableBeforeReturn says so, waits
+// until it is on disk.
 func (j *Journal) write(e JournalEntry) {
+	if seq := j.append(e); seq != 0 && durableBeforeReturn(e) {
+		j.waitDurable(seq)
+	}
+}
+
+// append writes one entry (to the page cache: it survives a kill -9 of
+// berth, not a power loss) and returns its sequence number for
+// waitDurable; 0 when the journal is nil or closed.
+func (j *Journal) append(e JournalEntry) uint64 {
 	if j == nil {
-		return
+		return 0
 	}
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.f == nil {
-		j.mu.Unlock()
-		return
+		return 0
 	}
 	e.Time = time.Now().UTC()
 	b, err := json.Marshal(e)
@@ -128,30 +144,50 @@ func (j *Journal) write(e JournalEntry) {
 		j.err = fmt.Errorf("journal %s: %w", j.path, err)
 	}
 	j.written++
-	mine := j.written
-	f := j.f
-	j.mu.Unlock()
-	if !durableBeforeReturn(e) {
-		return
-	}
+	return j.written
+}
 
-	j.syncMu.Lock()
-	defer j.syncMu.Unlock()
-	if j.synced >= mine {
+// waitDurable returns once entry seq is on disk (or the journal failed or
+// was closed; a failure is reported by end). Concurrent callers share
+// fsyncs: each fsync covers every entry written before it began.
+func (j *Journal) waitDurable(seq uint64) {
+	if j == nil || seq == 0 {
 		return
 	}
 	j.mu.Lock()
-	upTo := j.written
-	j.mu.Unlock()
-	if err := f.Sync(); err != nil {
-		j.mu.Lock()
-		if j.err == nil && j.f != nil {
-			j.err = fmt.Errorf("journal %s: %w", j.path, err)
+	defer j.mu.Unlock()
+	for j.synced < seq && j.f != nil {
+		if j.syncing {
+			j.cond.Wait()
+			continue
 		}
+		j.syncing = true
+		upTo, f := j.written, j.f
 		j.mu.Unlock()
+		err := f.Sync()
+		j.mu.Lock()
+		j.syncing = false
+		j.cond.Broadcast()
+		if err != nil {
+			if j.err == nil && j.f != nil {
+				j.err = fmt.Errorf("journal %s: %w", j.path, err)
+			}
+			return
+		}
+		if upTo > j.synced {
+			j.synced = upTo
+		}
+	}
+}
+
+// syncSoon starts making entry seq durable without waiting for it: the
+// fsync runs while the caller waits for something else (a parallelism
+// slot), and a later waitDurable(seq) finds it done.
+func (j *Journal) syncSoon(seq uint64) {
+	if j == nil || seq == 0 {
 		return
 	}
-	j.synced = upTo
+	go j.waitDurable(seq)
 }
 
 // begin truncates the journal and records the start of an apply.
@@ -174,12 +210,6 @@ func (j *Journal) begin(p *planner.Plan) error {
 	}
 	j.err = nil
 	j.mu.Unlock()
-	j.syncMu.Lock()
-	j.synced = 0
-	j.syncMu.Unlock()
-	j.mu.Lock()
-	j.written = 0
-	j.mu.Unlock()
 	host, _ := os.Hostname()
 	var nodes []string
 	for _, n := range p.Nodes {
@@ -195,25 +225,33 @@ func (j *Journal) begin(p *planner.Plan) error {
 
 // durableBeforeReturn says whether write waits until the entry is on disk.
 // The calls that can leave an object half made, without a complete
-// ownership record, are creates and deletes (forward or rollback): their
-// op-start is fsynced before the call runs, so after a crash Recover names
-// them. So are begin, failures, rollback steps and end. Everything else
-// (op-start of start/stop/update, op-done, node-start, node-done,
-// node-skipped) rides on the next fsync: losing one to a crash only makes
-// Recover report less detail about objects that keep their ownership
-// record, or a finished call as in flight, which is the safe side.
+// ownership record, are creates and deletes (forward or rollback): they
+// are announced by a line that is on disk before the call runs (op-intent
+// for forward calls, see applier.call; op-start for rollback calls), so
+// after a crash Recover names them. So are begin, failures, rollback
+// steps and end. Everything else (op-start, op-done, op-cancelled,
+// node-start, node-done, node-skipped) rides on the next fsync: it is in
+// the file after a kill -9 of berth (the kernel has it), and losing it to
+// a power failure only makes Recover report less detail about objects
+// that keep their ownership record, or a call that finished (or never
+// started) as possibly in flight, which is the safe side.
 func durableBeforeReturn(e JournalEntry) bool {
 	switch e.Type {
 	case "op-start":
-		switch e.Op {
-		case "create", "delete", "rollback create", "rollback delete":
-			return true
-		}
-		return false
-	case "op-done", "node-start", "node-done", "node-skipped":
+		return durableOp(e.Op)
+	case "op-done", "op-cancelled", "node-start", "node-done", "node-skipped":
 		return false
 	}
 	return true
+}
+
+// durableOp says whether a driver call can leave an object half made.
+func durableOp(op string) bool {
+	switch op {
+	case "create", "delete", "rollback create", "rollback delete":
+		return true
+	}
+	return false
 }
 
 func (j *Journal) node(typ string, n *rnode, ref *drivers.ObjectRef, detail string) {
@@ -235,11 +273,15 @@ func (j *Journal) op(typ string, n *rnode, op string, ref drivers.ObjectRef, err
 	if j == nil {
 		return
 	}
+	j.write(opEntry(typ, n, op, ref, err))
+}
+
+func opEntry(typ string, n *rnode, op string, ref drivers.ObjectRef, err error) JournalEntry {
 	e := JournalEntry{Type: typ, Node: n.ID, Instance: n.Instance, Action: n.Action.String(), Op: op, Ref: &ref}
 	if err != nil {
 		e.Error = err.Error()
 	}
-	j.write(e)
+	return e
 }
 
 func (j *Journal) mark(typ, detail string) {
@@ -283,6 +325,11 @@ type Recovery struct {
 	// objects they name may be half made. A rollback call has Op
 	// "rollback <op>".
 	InFlight []JournalEntry
+	// Queued are creates and deletes announced (op-intent, on disk) while
+	// waiting for a parallelism slot, with no op-start after: after a
+	// kill -9 they never ran; after a power failure their op-start may
+	// have been lost, so they may have run.
+	Queued []JournalEntry
 	// Done lists nodes that finished ("create web"); Failed those that
 	// failed.
 	Done   []string
@@ -303,21 +350,28 @@ func (r *Recovery) String() string {
 		b.WriteString(" (it was rolling back)")
 	}
 	if len(r.InFlight) > 0 {
-		var ops []string
-		for _, e := range r.InFlight {
-			name := ""
-			if e.Ref != nil {
-				name = e.Ref.Name
-			}
-			ops = append(ops, fmt.Sprintf("%s %s (node %s)", e.Op, name, e.Node))
-		}
-		fmt.Fprintf(&b, "; in flight: %s", strings.Join(ops, ", "))
+		fmt.Fprintf(&b, "; in flight: %s", opList(r.InFlight))
+	}
+	if len(r.Queued) > 0 {
+		fmt.Fprintf(&b, "; queued, not known to have started: %s", opList(r.Queued))
 	}
 	if len(r.Done) > 0 {
 		fmt.Fprintf(&b, "; done: %s", strings.Join(r.Done, ", "))
 	}
 	b.WriteString(". Objects carry ownership records, so this plan converges from what is live.")
 	return b.String()
+}
+
+func opList(es []JournalEntry) string {
+	var ops []string
+	for _, e := range es {
+		name := ""
+		if e.Ref != nil {
+			name = e.Ref.Name
+		}
+		ops = append(ops, fmt.Sprintf("%s %s (node %s)", e.Op, name, e.Node))
+	}
+	return strings.Join(ops, ", ")
 }
 
 // Recover reads the journal left by the previous apply. It returns nil
@@ -367,11 +421,15 @@ func parseJournal(data []byte) (*Recovery, error) {
 			name = e.Ref.Name
 		}
 		switch e.Type {
-		case "op-start":
+		case "op-intent", "op-start":
+			// An op-start after its op-intent promotes the call from
+			// queued to in flight.
 			k := opKey{e.Node, e.Op, name}
+			if _, ok := open[k]; !ok {
+				order = append(order, k)
+			}
 			open[k] = e
-			order = append(order, k)
-		case "op-done", "op-failed":
+		case "op-done", "op-failed", "op-cancelled":
 			delete(open, opKey{e.Node, e.Op, name})
 		case "rollback-step":
 			// A rollback call is journaled as op-start "rollback <op>"
@@ -396,10 +454,16 @@ func parseJournal(data []byte) (*Recovery, error) {
 		return nil, nil
 	}
 	for _, k := range order {
-		if e, ok := open[k]; ok {
-			r.InFlight = append(r.InFlight, e)
-			delete(open, k)
+		e, ok := open[k]
+		if !ok {
+			continue
 		}
+		if e.Type == "op-intent" {
+			r.Queued = append(r.Queued, e)
+		} else {
+			r.InFlight = append(r.InFlight, e)
+		}
+		delete(open, k)
 	}
 	return r, nil
 }

@@ -318,7 +318,7 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil || r == nil {
 		t.Fatalf("Recover after kill -9 = %v, %v", r, err)
 	}
-	if r.PID != cmd.Process.Pid || len(r.InFlight) != 1 || r.InFlight[0].Ref.Name != obj("b") || r.InFlight[0].Op != "create" {
+	if r.PID != cmd.Process.Pid || len(r.InFlight) != 1 || r.InFlight[0].Ref.Name != obj("b") || r.InFlight[0].Op != "create" || len(r.Queued) != 0 {
 		t.Errorf("recovery = %+v", r)
 	}
 	if strings.Join(r.Done, ",") != "create a" {

@@ -58,11 +58,12 @@ func classify(op, name string, err error) error {
 	if errors.As(err, &re) {
 		out = string(re.Output)
 	}
-	code := hostcmd.ExitCode(err)
 	switch {
+	case hostcmd.ExitCode(err) == 2 && strings.Contains(out, "is not running"): // lxc-stop
+		return wrap(drivers.ErrNotRunning, "")
 	case strings.Contains(out, "Container already exists"):
 		return wrap(drivers.ErrExists, "a container with this name already exists in the lxcpath")
-	case strings.Contains(out, "doesn't exist"), strings.Contains(out, "is not defined"),
+	case strings.Contains(out, name+" doesn't exist"), strings.Contains(out, "is not defined"),
 		strings.Contains(out, "No container config specified"):
 		return wrap(drivers.ErrNotFound, "")
 	case strings.Contains(out, "Failed to download"), strings.Contains(out, "Unable to fetch"),
@@ -78,7 +79,6 @@ func classify(op, name string, err error) error {
 		strings.Contains(out, "must be run as root"):
 		return wrap(ErrNotRoot, "")
 	}
-	_ = code
 	return fmt.Errorf("driver lxc: %s %s: %w", op, name, err)
 }
 

@@ -8,13 +8,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/drivers"
-	"github.com/berth-dev/berth/drivers/hostcmd"
 	"github.com/berth-dev/berth/manifest"
 )
 
@@ -195,6 +195,9 @@ func (d *Driver) Start(ctx context.Context, ref drivers.ObjectRef) error {
 	return nil
 }
 
+// logPrefix is the subsystem and source location of an LXC log message.
+var logPrefix = regexp.MustCompile(`^\S+ - \S+:\d+ - `)
+
 // startErrors returns the ERROR lines lxc-start appended to its log after
 // offset, joined: the only place LXC says why a start failed.
 func startErrors(path string, offset int64) string {
@@ -206,9 +209,7 @@ func startErrors(path string, offset int64) string {
 	for _, l := range strings.Split(string(data[offset:]), "\n") {
 		if i := strings.Index(l, " ERROR "); i >= 0 {
 			m := strings.TrimSpace(l[i+len(" ERROR "):])
-			if j := strings.Index(m, " - "); j >= 0 { // drop "file.c:func:line - "
-				m = m[j+3:]
-			}
+			m = logPrefix.ReplaceAllString(m, "") // "network - ../src/lxc/network.c:func:711 - "
 			msgs = append(msgs, m)
 		}
 	}
@@ -232,10 +233,10 @@ func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.D
 		return fmt.Errorf("driver lxc: stop %s: %w", ref.Name, drivers.ErrNotFound)
 	}
 	_, err := d.run(ctx, "lxc-stop", args...)
-	if err != nil && hostcmd.ExitCode(err) == 2 { // "is not running"
+	if err = classify("stop", ref.Name, err); errors.Is(err, drivers.ErrNotRunning) {
 		return nil
 	}
-	return classify("stop", ref.Name, err)
+	return err
 }
 
 // Delete stops (if needed) and destroys the container with its directory.

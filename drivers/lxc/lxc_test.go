@@ -270,7 +270,7 @@ func TestClassifyRecorded(t *testing.T) {
 			t.Errorf("%v: recorded success", tc.argv)
 			continue
 		}
-		if got := classify("op", "x", err); !errors.Is(got, tc.want) {
+		if got := classify("op", tc.argv[4], err); !errors.Is(got, tc.want) {
 			t.Errorf("%v: classified %v, want %v", tc.argv, got, tc.want)
 		}
 	}
@@ -638,5 +638,25 @@ func TestAlignCPUs(t *testing.T) {
 		if got := string(live["cpus"]); got != tc.want {
 			t.Errorf("live %s spec %s: got %s, want %s", tc.live, tc.spec, got, tc.want)
 		}
+	}
+}
+
+// The start log's ERROR lines become the start error, without LXC's
+// subsystem and source location.
+func TestStartErrors(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lxc.log")
+	old := "lxc-start c 20261127005541.400 INFO     conf - ../src/lxc/conf.c:run:1 - an older run\n"
+	log := old + `lxc-start brm 20261127005541.410 ERROR    network - ../src/lxc/network.c:netdev_configure_server_veth:711 - No such file or directory - Failed to attach "vethHB0Jnx" to bridge "nosuchbr0", bridge interface doesn't exist
+lxc-start brm 20261127005541.424 ERROR    network - ../src/lxc/network.c:lxc_create_network_priv:3427 - No such file or directory - Failed to create network device
+lxc-start brm 20261127005541.424 INFO     start - ../src/lxc/start.c:x:1 - not an error
+lxc-start brm 20261127005541.424 ERROR    start - ../src/lxc/start.c:lxc_spawn:1840 - Failed to create the network
+lxc-start brm 20261127005541.424 ERROR    lxc_start - ../src/lxc/tools/lxc_start.c:main:306 - The container failed to start
+`
+	os.WriteFile(p, []byte(log), 0o644)
+	got := startErrors(p, int64(len(old)))
+	want := `No such file or directory - Failed to attach "vethHB0Jnx" to bridge "nosuchbr0", bridge interface doesn't exist; ` +
+		`No such file or directory - Failed to create network device; Failed to create the network`
+	if got != want {
+		t.Errorf("startErrors:\n%s\nwant:\n%s", got, want)
 	}
 }
