@@ -29,8 +29,8 @@ import (
 const DefaultParallel = 8
 
 // DefaultStopTimeout is how long a stop waits before killing when the
-// instance sets no stop_grace_period (Compose's default).
-const DefaultStopTimeout = 10 * time.Second
+// instance sets no stop_grace_period: the stack file's default.
+const DefaultStopTimeout = manifest.DefaultStopGracePeriod
 
 // Options configure one Apply.
 type Options struct {
