@@ -210,8 +210,7 @@ func (d *Driver) writeConfig(bundle string, t drivers.Target, img *Image, sc *Si
 }
 
 // createContainer runs `<runtime> create` through the waiter (package
-// internal/waiter),
-// in a private mount namespace on a hybrid cgroup host.
+// internal/waiter), in a private mount namespace on a hybrid cgroup host.
 func (d *Driver) createContainer(ctx context.Context, id, bundle string) error {
 	if d.hybrid {
 		hybridNotice.Do(func() {
