@@ -244,7 +244,7 @@ func BenchmarkCrunUp20(b *testing.B) {
 }
 
 // crunRounds is how many interleaved rounds BenchmarkCrunUp20 runs.
-const crunRounds = 3
+const crunRounds = 5
 
 func median(d []time.Duration) float64 {
 	s := append([]time.Duration{}, d...)

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,8 +30,8 @@ import (
 const DefaultParallel = 8
 
 // DefaultStopTimeout is how long a stop waits before killing when the
-// instance sets no stop_grace_period (Compose's default).
-const DefaultStopTimeout = 10 * time.Second
+// instance sets no stop_grace_period: the stack file's default.
+const DefaultStopTimeout = manifest.DefaultStopGracePeriod
 
 // Options configure one Apply.
 type Options struct {
@@ -377,20 +378,11 @@ func (a *applier) deferOrphans() {
 	for _, o := range orphans {
 		o.orphan = true
 		for _, r := range rest {
-			if !containsNode(o.deps, r) {
+			if !slices.Contains(o.deps, r) {
 				o.deps = append(o.deps, r)
 			}
 		}
 	}
-}
-
-func containsNode(list []*rnode, n *rnode) bool {
-	for _, x := range list {
-		if x == n {
-			return true
-		}
-	}
-	return false
 }
 
 // gateFor decides what the node's dependents wait for beyond its
@@ -406,7 +398,7 @@ func (a *applier) gateFor(n *rnode) gateKind {
 			continue
 		}
 		dep, ok := d.Desired.DependsOn[n.Instance]
-		if !ok || !contains(d.DependsOn, n.ID) {
+		if !ok || !slices.Contains(d.DependsOn, n.ID) {
 			continue
 		}
 		switch dep.Condition {
@@ -429,15 +421,6 @@ func startsSomething(n *planner.Node) bool {
 		return true
 	case planner.Update:
 		return n.Restart
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
 	}
 	return false
 }
@@ -564,7 +547,7 @@ func (a *applier) runNode(ctx context.Context, n *rnode) {
 	}
 	for _, d := range n.deps {
 		if d.status != statusOK {
-			if n.orphan && !contains(n.DependsOn, d.ID) {
+			if n.orphan && !slices.Contains(n.DependsOn, d.ID) {
 				a.skip(n, "not started: the apply failed (orphans are removed last)")
 			} else {
 				a.skip(n, "upstream failed: "+d.ID)

@@ -38,16 +38,16 @@ Examples:
 			"lists, dependents before their dependencies. Objects berth does not own are never touched.\n" +
 			"On a terminal it asks first unless --yes.",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation", Destination: &o.Yes},
-			&cli.IntFlag{Name: "parallel", Usage: "at most `N` driver calls at once", Value: defaultParallel, Sources: cli.EnvVars("BERTH_PARALLEL"), Destination: &o.Parallel},
+			yesFlag(&o.Yes),
+			parallelFlag(&o.Parallel),
 			&cli.BoolFlag{Name: "no-rollback", Usage: "on failure, do not recreate what was already deleted", Destination: &o.NoRollback},
-			&cli.StringFlag{Name: "progress", Usage: "progress display: auto, tty, plain or json", Value: progressAuto, Sources: cli.EnvVars("BERTH_PROGRESS"), Destination: &o.Progress},
+			progressFlag(&o.Progress),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() > 0 {
-				return fmt.Errorf("down takes no arguments, got %q", cmd.Args().Slice())
+			if err := noArgs(cmd); err != nil {
+				return err
 			}
-			o.st = detectStreams(os.Stdin, cmd.Root().Writer, cmd.Root().ErrWriter)
+			o.st = commandStreams(cmd)
 			return runDown(ctx, o)
 		},
 	}

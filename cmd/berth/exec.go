@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/berth-dev/berth/drivers"
@@ -49,7 +48,7 @@ Examples:
 				args = args[1:]
 			}
 			o.Argv = args
-			o.st = detectStreams(os.Stdin, cmd.Root().Writer, cmd.Root().ErrWriter)
+			o.st = commandStreams(cmd)
 			return runExec(ctx, o)
 		},
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 
 	"github.com/berth-dev/berth/planner"
 	"github.com/urfave/cli/v3"
@@ -31,14 +29,14 @@ Examples:
    berth graph --down                      # the order berth down deletes in`,
 		Description: "Render it with: berth graph | dot -Tsvg > plan.svg",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "keep-orphans", Usage: "leave objects the stack file no longer lists alone", Sources: cli.EnvVars("BERTH_KEEP_ORPHANS"), Destination: &o.KeepOrphans},
+			keepOrphansFlag(&o.KeepOrphans),
 			&cli.BoolFlag{Name: "down", Usage: "graph the plan of berth down instead", Destination: &o.Down},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() > 0 {
-				return fmt.Errorf("graph takes no arguments, got %q", cmd.Args().Slice())
+			if err := noArgs(cmd); err != nil {
+				return err
 			}
-			o.st = detectStreams(os.Stdin, cmd.Root().Writer, cmd.Root().ErrWriter)
+			o.st = commandStreams(cmd)
 			return runGraph(ctx, o)
 		},
 	}

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -44,7 +44,7 @@ Examples:
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			o.Instances = cmd.Args().Slice()
-			o.st = detectStreams(os.Stdin, cmd.Root().Writer, cmd.Root().ErrWriter)
+			o.st = commandStreams(cmd)
 			return runLogs(ctx, o)
 		},
 	}
@@ -160,12 +160,7 @@ func (s *session) instanceObjects(ctx context.Context, open driverOpener, names 
 }
 
 func instanceNames(s *session) []string {
-	names := make([]string, 0, len(s.stack.Instances))
-	for n := range s.stack.Instances {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(s.stack.Instances))
 }
 
 // prefixWriter writes whole lines, each behind a prefix, under a mutex

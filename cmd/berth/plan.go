@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/berth-dev/berth/planner"
@@ -41,13 +40,13 @@ Examples:
 			&cli.BoolFlag{Name: "json", Usage: "print the versioned JSON plan", Destination: &o.JSON},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "save the plan to `FILE` for `berth up FILE`", Destination: &o.Out},
 			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there are no changes, 2 when there are, 1 on error", Destination: &o.DetailedExitcode},
-			&cli.BoolFlag{Name: "keep-orphans", Usage: "leave objects the stack file no longer lists alone", Sources: cli.EnvVars("BERTH_KEEP_ORPHANS"), Destination: &o.KeepOrphans},
+			keepOrphansFlag(&o.KeepOrphans),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() > 0 {
-				return fmt.Errorf("plan takes no arguments, got %q", cmd.Args().Slice())
+			if err := noArgs(cmd); err != nil {
+				return err
 			}
-			o.st = detectStreams(os.Stdin, cmd.Root().Writer, cmd.Root().ErrWriter)
+			o.st = commandStreams(cmd)
 			return runPlan(ctx, o)
 		},
 	}

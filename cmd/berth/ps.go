@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -42,10 +41,10 @@ Examples:
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array", Destination: &o.JSON},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() > 0 {
-				return fmt.Errorf("ps takes no arguments, got %q", cmd.Args().Slice())
+			if err := noArgs(cmd); err != nil {
+				return err
 			}
-			o.st = detectStreams(os.Stdin, cmd.Root().Writer, cmd.Root().ErrWriter)
+			o.st = commandStreams(cmd)
 			return runPs(ctx, o)
 		},
 	}

@@ -3,16 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/berth-dev/berth/planner"
 	"github.com/urfave/cli/v3"
 )
-
-// defaultParallel bounds concurrent driver calls when neither --parallel
-// nor BERTH_PARALLEL says otherwise.
-const defaultParallel = 8
 
 // upOptions are `berth up`'s options.
 type upOptions struct {
@@ -50,13 +45,13 @@ Examples:
 			"With PLANFILE it applies a plan saved by `berth plan --out`, and refuses it when the stack\n" +
 			"file or the live state changed since.",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation", Destination: &o.Yes},
-			&cli.IntFlag{Name: "parallel", Usage: "at most `N` driver calls at once", Value: defaultParallel, Sources: cli.EnvVars("BERTH_PARALLEL"), Destination: &o.Parallel},
+			yesFlag(&o.Yes),
+			parallelFlag(&o.Parallel),
 			&cli.BoolFlag{Name: "no-rollback", Usage: "on failure, leave the partial state for debugging", Destination: &o.NoRollback},
-			&cli.BoolFlag{Name: "keep-orphans", Usage: "leave objects the stack file no longer lists alone", Sources: cli.EnvVars("BERTH_KEEP_ORPHANS"), Destination: &o.KeepOrphans},
+			keepOrphansFlag(&o.KeepOrphans),
 			&cli.BoolFlag{Name: "wait", Usage: "return only once every instance's health check passes", Destination: &o.Wait},
 			&cli.DurationFlag{Name: "wait-timeout", Usage: "give up --wait after `DURATION` (implies --wait)", Destination: &o.WaitTimeout},
-			&cli.StringFlag{Name: "progress", Usage: "progress display: auto, tty, plain or json", Value: progressAuto, Sources: cli.EnvVars("BERTH_PROGRESS"), Destination: &o.Progress},
+			progressFlag(&o.Progress),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			switch cmd.Args().Len() {
@@ -66,7 +61,7 @@ Examples:
 			default:
 				return fmt.Errorf("up takes at most one argument (a saved plan), got %q", cmd.Args().Slice())
 			}
-			o.st = detectStreams(os.Stdin, cmd.Root().Writer, cmd.Root().ErrWriter)
+			o.st = commandStreams(cmd)
 			return runUp(ctx, o)
 		},
 	}

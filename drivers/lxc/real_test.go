@@ -489,3 +489,52 @@ func TestRealStartMissingBridge(t *testing.T) {
 		t.Fatalf("start on a missing bridge: %v, want ErrStartFailed quoting LXC", err)
 	}
 }
+
+// On cgroup v1 memory must stay <= memory+swap: raising both in place
+// sets memsw first, lowering sets memory first; removing the limits
+// resets both to unlimited.
+func TestRealSwapInPlace(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err != nil {
+		t.Skip("no cgroup v1 swap accounting on this host")
+	}
+	d := realDriver(t, Config{})
+	ctx := context.Background()
+	name := uniqueName("swap")
+	inst := &manifest.Instance{Name: "swap", Backend: "lxc", Template: &manifest.Template{Type: "busybox"},
+		Memory: 256 * manifest.MiB, Swap: 128 * manifest.MiB}
+	ref, err := d.Create(ctx, target("st", name, inst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mem, swap      manifest.ByteSize
+		wantMem, wantW string
+	}{
+		{512 * manifest.MiB, 256 * manifest.MiB, "536870912", "805306368"},
+		{64 * manifest.MiB, 32 * manifest.MiB, "67108864", "100663296"},
+	} {
+		inst.Memory, inst.Swap = tc.mem, tc.swap
+		if err := d.Update(ctx, ref, target("st", name, inst), []string{"memory", "swap"}); err != nil {
+			t.Fatalf("update to %s+%s: %v", tc.mem, tc.swap, err)
+		}
+		if got := lxcCgroup(t, d.LXCPath(), name, "memory.limit_in_bytes"); got != tc.wantMem {
+			t.Errorf("memory %s: limit_in_bytes = %s, want %s", tc.mem, got, tc.wantMem)
+		}
+		if got := lxcCgroup(t, d.LXCPath(), name, "memory.memsw.limit_in_bytes"); got != tc.wantW {
+			t.Errorf("memory %s swap %s: memsw = %s, want %s", tc.mem, tc.swap, got, tc.wantW)
+		}
+	}
+	inst.Memory, inst.Swap = 0, 0
+	if err := d.Update(ctx, ref, target("st", name, inst), []string{"memory", "swap"}); err != nil {
+		t.Fatalf("removing the limits: %v", err)
+	}
+	if got := lxcCgroup(t, d.LXCPath(), name, "memory.limit_in_bytes"); len(got) < 15 {
+		t.Errorf("after removing the limit, limit_in_bytes = %s, want unlimited", got)
+	}
+	if obs := observeOne(t, d, name); obs.Live["memory"] != nil {
+		t.Errorf("live memory after removing the limit = %s, want none", obs.Live["memory"])
+	}
+}

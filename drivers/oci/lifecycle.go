@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/drivers"
 	"github.com/berth-dev/berth/drivers/hostcmd"
+	"github.com/berth-dev/berth/drivers/oci/internal/waiter"
 	"github.com/berth-dev/berth/manifest"
 )
 
@@ -130,7 +131,7 @@ func (d *Driver) observed(c containerState) drivers.ObservedInstance {
 	case statusStopped:
 		o.State = drivers.StateStopped
 		if _, err := os.Stat(filepath.Join(bundle, stoppedMarker)); err != nil {
-			if rec := readExitRecord(filepath.Join(bundle, exitFileName)); rec != nil && !rec.Unknown {
+			if rec := waiter.ReadExitRecord(filepath.Join(bundle, exitFileName)); rec != nil && !rec.Unknown {
 				o.State = drivers.StateExited
 				code := rec.ExitCode
 				o.ExitCode = &code
@@ -208,35 +209,35 @@ func (d *Driver) writeConfig(bundle string, t drivers.Target, img *Image, sc *Si
 	return writeJSONFile(filepath.Join(bundle, sidecarFileName), sc)
 }
 
-// createContainer runs `<runtime> create` through the waiter (waiter.go),
-// in a private mount namespace on a hybrid cgroup host.
+// createContainer runs `<runtime> create` through the waiter (package
+// internal/waiter), in a private mount namespace on a hybrid cgroup host.
 func (d *Driver) createContainer(ctx context.Context, id, bundle string) error {
 	if d.hybrid {
 		hybridNotice.Do(func() {
 			d.log.Info("hybrid cgroup host: crun refuses it, so berth runs `crun create` in a private mount namespace with "+
-				unifiedMount+" detached (the host's mounts are untouched; see docs/backends/oci.md)",
+				waiter.UnifiedMount+" detached (the host's mounts are untouched; see docs/backends/oci.md)",
 				"backend", d.backend)
 		})
 	}
 	os.Remove(filepath.Join(bundle, exitFileName))
-	o := waiterOptions{
-		log:           filepath.Join(bundle, logFileName),
-		exitFile:      filepath.Join(bundle, exitFileName),
-		pidFile:       filepath.Join(bundle, pidFileName),
-		detachUnified: d.hybrid,
-		argv:          []string{d.runtime, "--root", d.stateDir, "create", "--bundle", bundle, "--pid-file", filepath.Join(bundle, pidFileName), id},
+	o := waiter.Options{
+		Log:           filepath.Join(bundle, logFileName),
+		ExitFile:      filepath.Join(bundle, exitFileName),
+		PidFile:       filepath.Join(bundle, pidFileName),
+		DetachUnified: d.hybrid,
+		Argv:          []string{d.runtime, "--root", d.stateDir, "create", "--bundle", bundle, "--pid-file", filepath.Join(bundle, pidFileName), id},
 	}
-	args := append([]string{"-c", launchScript, d.exe}, waiterArgs(o)...)
-	out, err := d.cmder.Command(ctx, "sh", args...).SetEnv(waiterEnv + "=wait").Output()
+	args := append([]string{"-c", waiter.LaunchScript, d.exe}, waiter.Args(o)...)
+	out, err := d.cmder.Command(ctx, "sh", args...).SetEnv(waiter.Env + "=wait").Output()
 	if err != nil {
 		return classify(err, id, d.runtime)
 	}
-	var res waiterResult
+	var res waiter.Result
 	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
 		return fmt.Errorf("waiter for %s gave no result (%q): %w", id, out, err)
 	}
 	if res.ExitCode != 0 {
-		return classify(&hostcmd.RunError{Argv: o.argv, Output: []byte(res.Output), Err: waiterExit(res.ExitCode)}, id, d.runtime)
+		return classify(&hostcmd.RunError{Argv: o.Argv, Output: []byte(res.Output), Err: waiter.Exit(res.ExitCode)}, id, d.runtime)
 	}
 	return nil
 }
@@ -342,9 +343,8 @@ func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.D
 // the container is stopped.
 var errAlreadyStopped = errors.New("already stopped")
 
-// signalAndWait sends sig and polls the state until stopped or timeout
-// (context.DeadlineExceeded), then waits a moment for the waiter's exit
-// record. Polls start at 2 ms and back off to 50 ms.
+// signalAndWait sends sig and waits until the process ended or timeout
+// (context.DeadlineExceeded). Polls start at 1 ms and back off to 20 ms.
 func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time.Duration) error {
 	if err := d.run(ctx, id, "kill", id, sig); err != nil {
 		if !errors.Is(err, drivers.ErrNotRunning) {
@@ -361,38 +361,36 @@ func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time
 			return err
 		}
 	}
+	// The waiter writes exit.json right after reaping the process, so a
+	// stat tells that it ended without a `state` process per poll; `state`
+	// is asked every 100 ms for containers without a live waiter.
+	exitFile := filepath.Join(d.bundleDir(id), exitFileName)
 	deadline := time.Now().Add(timeout)
-	wait := 2 * time.Millisecond
+	nextState := time.Now().Add(100 * time.Millisecond)
+	wait := time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(wait):
 		}
-		st, err := d.state(ctx, id)
-		if err != nil {
-			return err
-		}
-		if st.Status == statusStopped {
-			d.awaitExitRecord(ctx, id)
+		if _, err := os.Stat(exitFile); err == nil {
 			return nil
+		}
+		if time.Now().After(nextState) {
+			st, err := d.state(ctx, id)
+			if err != nil {
+				return err
+			}
+			if st.Status == statusStopped {
+				return nil
+			}
+			nextState = time.Now().Add(100 * time.Millisecond)
 		}
 		if time.Now().After(deadline) {
 			return context.DeadlineExceeded
 		}
-		wait = min(wait*2, 50*time.Millisecond)
-	}
-}
-
-// awaitExitRecord gives the waiter up to a second to write exit.json
-// after the runtime reports the container stopped.
-func (d *Driver) awaitExitRecord(ctx context.Context, id string) {
-	path := filepath.Join(d.bundleDir(id), exitFileName)
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
-		if _, err := os.Stat(path); err == nil || ctx.Err() != nil {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
+		wait = min(wait*2, 20*time.Millisecond)
 	}
 }
 

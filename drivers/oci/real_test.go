@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/drivers"
 	"github.com/berth-dev/berth/drivers/hostcmd"
+	"github.com/berth-dev/berth/drivers/oci/internal/waiter"
 	"github.com/berth-dev/berth/manifest"
 )
 
@@ -253,7 +254,8 @@ func TestRealLifecycle(t *testing.T) {
 			if err := d.Stop(ctx, sref, 200*time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
-			rec := readExitRecord(filepath.Join(d.bundleDir("t-stub"), exitFileName))
+			d.awaitExitRecord(ctx, "t-stub")
+			rec := waiter.ReadExitRecord(filepath.Join(d.bundleDir("t-stub"), exitFileName))
 			if rec == nil || rec.ExitCode != 137 || rec.Signal != "SIGKILL" {
 				t.Fatalf("stub exit record: %+v", rec)
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/berth-dev/berth/drivers"
+	"github.com/berth-dev/berth/drivers/oci/internal/waiter"
 	"github.com/berth-dev/berth/manifest"
 )
 
@@ -164,7 +165,8 @@ func TestRealStopSignal(t *testing.T) {
 			if err := d.Stop(ctx, ref, 20*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			rec := readExitRecord(filepath.Join(d.bundleDir(ref.Name), exitFileName))
+			d.awaitExitRecord(ctx, ref.Name)
+			rec := waiter.ReadExitRecord(filepath.Join(d.bundleDir(ref.Name), exitFileName))
 			if rec == nil || rec.ExitCode != 0 {
 				t.Fatalf("exit record %+v, want 0 (stopped by SIGUSR1)", rec)
 			}

@@ -352,3 +352,15 @@ func TestToolMissing(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// awaitExitRecord gives the waiter up to a second (tests) to write exit.json
+// after the runtime reports the container stopped.
+func (d *Driver) awaitExitRecord(ctx context.Context, id string) {
+	path := filepath.Join(d.bundleDir(id), exitFileName)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		if _, err := os.Stat(path); err == nil || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

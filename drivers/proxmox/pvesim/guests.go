@@ -2,6 +2,8 @@ package pvesim
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -269,13 +271,8 @@ func getPending(kind string) handlerFunc {
 			keys[k] = true
 			del[k] = true
 		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
 		out := []map[string]any{}
-		for _, k := range sorted {
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
 			e := map[string]any{"key": k}
 			conv := func(v string) any {
 				if k == "description" {

@@ -4,8 +4,9 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -393,11 +394,7 @@ func parsePropertyString(format map[string]*Param, data, path string) (map[strin
 		}
 	}
 	if len(errs) > 0 {
-		keys := make([]string, 0, len(errs))
-		for k := range errs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(errs))
 		var b strings.Builder
 		b.WriteString("format error\n")
 		for _, k := range keys {

@@ -2,9 +2,10 @@ package pvesim
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,12 +75,7 @@ func hStorageContent(s *Sim, r *reqCtx) (any, error) {
 		return nil, err
 	}
 	out := []map[string]any{}
-	ids := []string{}
-	for id := range s.volumes[r.node] {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(s.volumes[r.node])) {
 		v := s.volumes[r.node][id]
 		if !strings.HasPrefix(id, d.id+":") {
 			continue

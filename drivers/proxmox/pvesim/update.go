@@ -173,7 +173,7 @@ func (s *Sim) updateConfig(r *reqCtx, kind string) (*guest, error) {
 			continue
 		}
 		if g.status != "stopped" && !g.liveChange(k) {
-			if !contains(g.pendingDel, k) {
+			if !slices.Contains(g.pendingDel, k) {
 				g.pendingDel = append(g.pendingDel, k)
 			}
 			continue
@@ -239,15 +239,6 @@ func remove(list []string, k string) []string {
 		}
 	}
 	return out
-}
-
-func contains(list []string, k string) bool {
-	for _, x := range list {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
 
 // PUT /nodes/{node}/{kind}/{vmid}/config: synchronous, returns null.
