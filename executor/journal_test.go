@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -156,7 +155,6 @@ func TestJournalClosesEveryAnnouncedCall(t *testing.T) {
 // as queued, not in flight; one whose op-start follows is in flight; one
 // closed by op-cancelled is neither.
 func TestRecoverQueued(t *testing.T) {
-	dir := t.TempDir()
 	lines := []string{
 		`{"time":"2026-11-27T01:00:00Z","type":"begin","stack":"demo","fingerprint":"abc","pid":9,"host":"box"}`,
 		`{"time":"2026-11-27T01:00:01Z","type":"op-intent","node":"a","op":"create","ref":{"backend":"lxc","name":"demo-a"}}`,
@@ -165,18 +163,7 @@ func TestRecoverQueued(t *testing.T) {
 		`{"time":"2026-11-27T01:00:01Z","type":"op-start","node":"a","op":"create","ref":{"backend":"lxc","name":"demo-a"}}`,
 		`{"time":"2026-11-27T01:00:02Z","type":"op-cancelled","node":"c","op":"create","ref":{"backend":"lxc","name":"demo-c"}}`,
 	}
-	if err := os.WriteFile(filepath.Join(dir, "demo.journal"), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	j, err := OpenJournal(dir, "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	r, err := j.Recover()
-	if err != nil || r == nil {
-		t.Fatalf("Recover = %v, %v", r, err)
-	}
+	r := recoverJournal(t, strings.Join(lines, "\n")+"\n")
 	if len(r.InFlight) != 1 || r.InFlight[0].Ref.Name != "demo-a" || len(r.Queued) != 1 || r.Queued[0].Ref.Name != "demo-b" {
 		t.Errorf("recovery = %+v", r)
 	}
