@@ -673,6 +673,7 @@ func (a *applier) call(ctx context.Context, n *rnode, op string, ref *drivers.Ob
 			j.waitDurable(intent)
 			j.append(opEntry("op-start", n, op, *ref, nil))
 		} else {
+			j.beganDurable()
 			j.op("op-start", n, op, *ref, nil)
 		}
 		callErr = fn()

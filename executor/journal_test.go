@@ -27,7 +27,8 @@ type durableCheck struct {
 
 	mu       sync.Mutex
 	problems []string
-	checked  int
+	checked  int // creates and deletes
+	starts   int
 }
 
 func (d *durableCheck) check(op, name string) {
@@ -64,9 +65,24 @@ func (d *durableCheck) Delete(ctx context.Context, ref drivers.ObjectRef) error 
 	return d.Driver.Delete(ctx, ref)
 }
 
+// Start checks that the begin line is on disk: it is entry 1.
+func (d *durableCheck) Start(ctx context.Context, ref drivers.ObjectRef) error {
+	d.j.mu.Lock()
+	synced := d.j.synced
+	d.j.mu.Unlock()
+	d.mu.Lock()
+	d.starts++
+	if synced < 1 {
+		d.problems = append(d.problems, "start "+ref.Name+" ran before the begin line was fsynced")
+	}
+	d.mu.Unlock()
+	return d.Driver.Start(ctx, ref)
+}
+
 // Every create and delete of an up and a down runs only after the fsync
 // covering its op-intent returned, also when many calls are announced at
-// once and share fsyncs.
+// once and share fsyncs; and no driver call runs before the begin line is
+// on disk.
 func TestJournalIntentDurableBeforeCall(t *testing.T) {
 	const n = 24
 	var insts []*manifest.Instance
@@ -96,6 +112,28 @@ func TestJournalIntentDurableBeforeCall(t *testing.T) {
 		for _, p := range chk.problems {
 			t.Error(p)
 		}
+	}
+
+	// A plan of starts only: the first start waits for the begin line.
+	d2 := newMem()
+	for _, in := range insts[:4] {
+		seed(d2, in, drivers.StateStopped)
+	}
+	st2 := mkStack(insts[:4]...)
+	j, err := OpenJournal(t.TempDir(), testStack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	chk := &durableCheck{Driver: d2, j: j}
+	o := opts(st2, chk, 4)
+	o.Journal = j
+	res, err := Apply(context.Background(), mkPlan(t, st2, d2, planner.ModeUp), o)
+	if err != nil || res.Started != 4 || chk.starts != 4 {
+		t.Fatalf("starts: %v, %+v, %d start calls", err, res, chk.starts)
+	}
+	for _, p := range chk.problems {
+		t.Error(p)
 	}
 }
 

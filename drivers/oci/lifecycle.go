@@ -209,8 +209,8 @@ func (d *Driver) writeConfig(bundle string, t drivers.Target, img *Image, sc *Si
 	return writeJSONFile(filepath.Join(bundle, sidecarFileName), sc)
 }
 
-// createContainer runs `<runtime> create` through the waiter (waiter.go),
-// in a private mount namespace on a hybrid cgroup host.
+// createContainer runs `<runtime> create` through the waiter (package
+// internal/waiter), in a private mount namespace on a hybrid cgroup host.
 func (d *Driver) createContainer(ctx context.Context, id, bundle string) error {
 	if d.hybrid {
 		hybridNotice.Do(func() {
