@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -24,6 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/berth-dev/berth/drivers/hostcmd"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -321,8 +324,20 @@ func TestResolveTarAndDir(t *testing.T) {
 			t.Errorf("%s: %v %v", name, err, img)
 		}
 	}
-	if _, err := cache.Resolve(context.Background(), "tar:r.tar.xz", dirPath); err == nil || !strings.Contains(err.Error(), "xz") {
-		t.Errorf("xz: %v", err)
+	if _, err := cache.Resolve(context.Background(), "tar:r.tar.xz", dirPath); !errors.Is(err, errXZ) {
+		t.Errorf("xz without a decoder: %v", err)
+	}
+	// With the driver's hook: the host's xz through the Cmder.
+	if _, err := exec.LookPath("xz"); err == nil {
+		if err := exec.Command("sh", "-c", "xz -c < "+filepath.Join(dirPath, "r.tar")+" > "+filepath.Join(dirPath, "r.tar.xz")).Run(); err != nil {
+			t.Fatal(err)
+		}
+		d := &Driver{cmder: hostcmd.Local{}}
+		cache.unxz = d.unxz
+		img, err := cache.Resolve(context.Background(), "tar:r.tar.xz", dirPath)
+		if err != nil || strings.Join(tree(t, img.Rootfs), ",") != "p=plain" {
+			t.Errorf("xz via the host tool: %v %v", err, img)
+		}
 	}
 	d, err := cache.Resolve(context.Background(), "dir:.", dirPath)
 	if err != nil || d.Rootfs != dirPath || d.Digest != "" {

@@ -27,8 +27,11 @@ const (
 
 var errTraversal = errors.New("path escapes the root filesystem")
 
-// decompress detects a gzip, bzip2 or zstd tarball by its magic bytes;
-// xz is refused with a clear message (no decoder in berth).
+var errXZ = errors.New("xz-compressed tarball: needs the xz tool (Debian package xz-utils)")
+
+// decompress detects a gzip, bzip2 or zstd tarball by its magic bytes; an
+// xz one is errXZ (berth has no decoder: the driver pipes it through the
+// host's xz).
 func decompress(r io.Reader) (io.Reader, error) {
 	br := bufio.NewReader(r)
 	magic, _ := br.Peek(6)
@@ -44,7 +47,7 @@ func decompress(r io.Reader) (io.Reader, error) {
 		}
 		return zr.IOReadCloser(), nil
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return nil, errors.New("xz-compressed tarballs are not supported: use .tar, .tar.gz, .tar.bz2 or .tar.zst")
+		return nil, errXZ
 	}
 	return br, nil
 }
