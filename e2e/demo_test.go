@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // TestQuickstartDemo runs `make demo`'s script (examples/demo.sh) with the
@@ -17,10 +19,7 @@ import (
 func TestQuickstartDemo(t *testing.T) {
 	requireLXC(t)
 	if _, err := exec.LookPath("crun"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but crun is missing")
-		}
-		t.Skip("SKIPPING the quickstart demo: crun missing (apt-get install -y crun)")
+		testenv.Unavailable(t, "the quickstart demo", "crun missing (apt-get install -y crun)")
 	}
 	lock, err := os.OpenFile("/tmp/berth-quickstart-demo.lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {

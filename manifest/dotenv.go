@@ -52,31 +52,27 @@ func parseDotEnv(file string, data []byte, lookup lookupFunc, errs *errorList) m
 				continue
 			}
 			vars[key] = body
+			continue // literal
 		case strings.HasPrefix(val, `"`):
 			body, ok := quoted(val[1:], '"', lines, &i)
 			if !ok {
 				bad("%s: unterminated double-quoted value", key)
 				continue
 			}
-			body = unescapeDouble(body)
-			r, err := interpolate(body, chain)
-			if err != nil {
-				bad("%s: %v", key, err)
-				continue
-			}
-			vars[key] = r.value
+			val = unescapeDouble(body)
 		default:
 			if k := strings.Index(val, " #"); k >= 0 {
 				val = val[:k]
 			}
 			val = strings.TrimSpace(val)
-			r, err := interpolate(val, chain)
-			if err != nil {
-				bad("%s: %v", key, err)
-				continue
-			}
-			vars[key] = r.value
 		}
+		// Double-quoted and unquoted values interpolate.
+		r, err := interpolate(val, chain)
+		if err != nil {
+			bad("%s: %v", key, err)
+			continue
+		}
+		vars[key] = r.value
 	}
 	return vars
 }

@@ -113,6 +113,21 @@ func objectMembers(b []byte) (ms []member, ok bool) {
 	return ms, true
 }
 
+// appendObject appends the members, in their order, as one compact JSON
+// object.
+func appendObject(b []byte, ms []member) []byte {
+	b = append(b, '{')
+	for i, m := range ms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m.raw...)
+		b = append(b, ':')
+		b = append(b, m.val...)
+	}
+	return append(b, '}')
+}
+
 // canonicalCompact sorts object keys at every level of a compact JSON
 // value. Values without objects are returned as they are.
 func canonicalCompact(v []byte) []byte {
@@ -129,17 +144,7 @@ func canonicalCompact(v []byte) []byte {
 			ms[i].val = canonicalCompact(ms[i].val)
 		}
 		sortMembers(ms)
-		out := make([]byte, 0, len(v))
-		out = append(out, '{')
-		for i, m := range ms {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			out = append(out, m.raw...)
-			out = append(out, ':')
-			out = append(out, m.val...)
-		}
-		return append(out, '}')
+		return appendObject(make([]byte, 0, len(v)), ms)
 	case '[':
 		out := make([]byte, 0, len(v))
 		out = append(out, '[')

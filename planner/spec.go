@@ -61,17 +61,7 @@ func canonicalSpec(inst *manifest.Instance) (members []member, spec json.RawMess
 		members = append(members, m)
 	}
 	sortMembers(members)
-	b := make([]byte, 0, size)
-	b = append(b, '{')
-	for i, m := range members {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, m.raw...)
-		b = append(b, ':')
-		b = append(b, m.val...)
-	}
-	spec = append(b, '}')
+	spec = appendObject(make([]byte, 0, size), members)
 	sum := sha256.Sum256(spec)
 	return members, spec, hex.EncodeToString(sum[:])
 }

@@ -235,11 +235,7 @@ func confirm(st streams, question string) bool {
 // every instance of the file with a healthcheck passes it (`up --wait`).
 func waitAllHealthy(ctx context.Context, s *session, open driverOpener, st streams) error {
 	fresh := newSession(s.stack, s.stateDir)
-	required := map[driverKey]bool{}
-	for _, k := range fresh.fileKeys() {
-		required[k] = true
-	}
-	if err := fresh.observe(ctx, open, fresh.fileKeys(), required); err != nil {
+	if err := fresh.observe(ctx, open, fresh.fileKeys(), nil); err != nil {
 		return err
 	}
 	type target struct {

@@ -122,7 +122,7 @@ func (t instanceTarget) logs(ctx context.Context, follow bool, w io.Writer) erro
 // and returns each instance's object. An unknown name is an error; an
 // instance with no object yet is an error when strict, else a warning.
 func (s *session) instanceObjects(ctx context.Context, open driverOpener, names []string, strict bool) ([]instanceTarget, error) {
-	required := map[driverKey]bool{}
+	seen := map[driverKey]bool{}
 	var keys []driverKey
 	for _, n := range names {
 		inst := s.stack.Instances[n]
@@ -130,12 +130,12 @@ func (s *session) instanceObjects(ctx context.Context, open driverOpener, names 
 			return nil, fmt.Errorf("no instance %q in %s (instances: %s)", n, s.stack.File, strings.Join(instanceNames(s), ", "))
 		}
 		k := driverKey{inst.Backend, inst.Provider}
-		if !required[k] {
-			required[k] = true
+		if !seen[k] {
+			seen[k] = true
 			keys = append(keys, k)
 		}
 	}
-	if err := s.observe(ctx, open, keys, required); err != nil {
+	if err := s.observe(ctx, open, keys, nil); err != nil {
 		return nil, err
 	}
 	byInstance := map[string]drivers.ObservedInstance{}

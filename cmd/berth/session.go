@@ -110,23 +110,23 @@ func sortKeys(keys []driverKey) {
 // run recorded (so objects of an instance whose backend left the file are
 // still found as orphans) and observes each once.
 func (s *session) observeAll(ctx context.Context, open driverOpener) error {
-	keys := s.fileKeys()
+	return s.observe(ctx, open, s.fileKeys(), readRecordedKeys(s.stateDir, s.stack.Name))
+}
+
+// observe opens the drivers of the keys and takes one snapshot of each,
+// concurrently. A driver of needed that cannot be opened or observed is an
+// error; one of optional (and not also needed) only a warning.
+func (s *session) observe(ctx context.Context, open driverOpener, needed, optional []driverKey) error {
 	required := map[driverKey]bool{}
-	for _, k := range keys {
+	for _, k := range needed {
 		required[k] = true
 	}
-	for _, k := range readRecordedKeys(s.stateDir, s.stack.Name) {
+	keys := append([]driverKey(nil), needed...)
+	for _, k := range optional {
 		if !required[k] {
 			keys = append(keys, k)
 		}
 	}
-	return s.observe(ctx, open, keys, required)
-}
-
-// observe opens the drivers of keys and takes one snapshot of each,
-// concurrently. A key not in required that cannot be opened or observed is
-// a warning, not an error.
-func (s *session) observe(ctx context.Context, open driverOpener, keys []driverKey, required map[driverKey]bool) error {
 	var opened []driverKey
 	var errs []error
 	for _, k := range keys {

@@ -100,6 +100,9 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 	if t.Instance == nil {
 		return fail(errors.New("no instance in target"))
 	}
+	if err := checkName(name); err != nil {
+		return fail(err)
+	}
 	tplName, tplArgs, err := templateArgs(t.Instance.Template, t.StackDir)
 	if err != nil {
 		return fail(err)
@@ -152,6 +155,17 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 		return fail(err)
 	}
 	return ref, nil
+}
+
+// validName is what berth accepts as an LXC container name: a hostname-
+// like word, so the name can never leave the lxcpath.
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+func checkName(name string) error {
+	if !validName.MatchString(name) || strings.Contains(name, "..") {
+		return fmt.Errorf("invalid container name %q: use letters, digits, '-', '_' and '.' (at most 64)", name)
+	}
+	return nil
 }
 
 // cleanup removes a container this driver has just made and failed to
@@ -244,6 +258,9 @@ func (d *Driver) Stop(ctx context.Context, ref drivers.ObjectRef, timeout time.D
 // containers are never destroyed.
 func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 	name := ref.Name
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("driver lxc: delete %s: %w", name, err)
+	}
 	if _, err := os.Lstat(d.dir(name)); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("driver lxc: delete %s: %w", name, drivers.ErrNotFound)
 	}

@@ -660,3 +660,12 @@ lxc-start brm 20261127005541.424 ERROR    lxc_start - ../src/lxc/tools/lxc_start
 		t.Errorf("startErrors:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestCheckName(t *testing.T) {
+	for name, ok := range map[string]bool{"quickstart-web": true, "a.b_c-1": true, "": false, "../etc": false,
+		"a/b": false, "-x": false, "a..b": false, strings.Repeat("a", 65): false} {
+		if err := checkName(name); (err == nil) != ok {
+			t.Errorf("checkName(%q) = %v, want ok=%v", name, err, ok)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/drivers"
 	"github.com/berth-dev/berth/drivers/hostcmd"
+	"github.com/berth-dev/berth/internal/testenv"
 	"github.com/berth-dev/berth/manifest"
 )
 
@@ -29,20 +30,12 @@ func requireLXC(t testing.TB) {
 			missing = append(missing, tool)
 		}
 	}
-	why := ""
 	switch {
 	case len(missing) > 0:
-		why = "lxc tools missing (" + strings.Join(missing, ", ") + "): apt-get install -y lxc"
+		testenv.Unavailable(t, "real LXC test", "lxc tools missing ("+strings.Join(missing, ", ")+"): apt-get install -y lxc")
 	case os.Geteuid() != 0:
-		why = "real LXC tests need root"
+		testenv.Unavailable(t, "real LXC test", "it needs root")
 	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true but %s", why)
-	}
-	t.Skipf("SKIPPING real LXC test: %s", why)
 }
 
 // realDriver is a driver on a private temporary lxcpath; every container
@@ -314,10 +307,7 @@ func needTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI=true but %s is missing", tool)
-			}
-			t.Skipf("SKIPPING: %s missing (apt-get install -y busybox-static skopeo umoci jq)", tool)
+			testenv.Unavailable(t, t.Name(), tool+" missing (apt-get install -y busybox-static skopeo umoci jq)")
 		}
 	}
 }

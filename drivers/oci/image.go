@@ -60,6 +60,9 @@ type imageCache struct {
 	mu  sync.Mutex
 	// tarDigests memoises the digest of tarballs by path+size+mtime.
 	tarDigests map[string]string
+	// unxz streams an xz-compressed file decompressed to w (the host's
+	// xz tool through the driver's Cmder); nil refuses xz tarballs.
+	unxz func(ctx context.Context, path string, w io.Writer) error
 }
 
 func newImageCache(dir string) *imageCache {
@@ -85,7 +88,7 @@ func (c *imageCache) Resolve(ctx context.Context, ref, stackDir string) (*Image,
 		}
 		return &Image{Ref: ref, Rootfs: p}, nil
 	case strings.HasPrefix(ref, imageTar):
-		return c.fromTar(ref, abs(strings.TrimPrefix(ref, imageTar)))
+		return c.fromTar(ctx, ref, abs(strings.TrimPrefix(ref, imageTar)))
 	case strings.HasPrefix(ref, imageLayout):
 		p, tag := splitLayoutRef(strings.TrimPrefix(ref, imageLayout))
 		return c.fromLayout(ref, abs(p), tag)
@@ -180,7 +183,7 @@ func lockFile(path string) (func(), error) {
 	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
 }
 
-func (c *imageCache) fromTar(ref, path string) (*Image, error) {
+func (c *imageCache) fromTar(ctx context.Context, ref, path string) (*Image, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
@@ -223,6 +226,13 @@ func (c *imageCache) fromTar(ref, path string) (*Image, error) {
 		}
 		defer f.Close()
 		r, err := decompress(f)
+		if errors.Is(err, errXZ) && c.unxz != nil {
+			pr, pw := io.Pipe()
+			go func() { pw.CloseWithError(c.unxz(ctx, path, pw)) }()
+			err := apply(pr)
+			pr.CloseWithError(err)
+			return err
+		}
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -24,6 +25,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/berth-dev/berth/drivers/hostcmd"
+	"github.com/klauspost/compress/zstd"
 )
 
 // entry is one tar member of a synthetic layer.
@@ -305,6 +309,35 @@ func TestResolveTarAndDir(t *testing.T) {
 	again, err := newImageCache(cache.dir).Resolve(context.Background(), "tar:rootfs.tar.gz", dirPath)
 	if err != nil || again.Digest != got.Digest {
 		t.Fatalf("tar digest memo: %+v %v", again, err)
+	}
+	// zstd and plain tarballs; xz is refused by name.
+	var zs bytes.Buffer
+	zw2, _ := zstd.NewWriter(&zs)
+	zw2.Write(tarOf(t, file("z", "zstd")))
+	zw2.Close()
+	os.WriteFile(filepath.Join(dirPath, "r.tar.zst"), zs.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(dirPath, "r.tar"), tarOf(t, file("p", "plain")), 0o644)
+	os.WriteFile(filepath.Join(dirPath, "r.tar.xz"), []byte{0xfd, '7', 'z', 'X', 'Z', 0, 1, 2}, 0o644)
+	for name, want := range map[string]string{"r.tar.zst": "z=zstd", "r.tar": "p=plain"} {
+		img, err := cache.Resolve(context.Background(), "tar:"+name, dirPath)
+		if err != nil || strings.Join(tree(t, img.Rootfs), ",") != want {
+			t.Errorf("%s: %v %v", name, err, img)
+		}
+	}
+	if _, err := cache.Resolve(context.Background(), "tar:r.tar.xz", dirPath); !errors.Is(err, errXZ) {
+		t.Errorf("xz without a decoder: %v", err)
+	}
+	// With the driver's hook: the host's xz through the Cmder.
+	if _, err := exec.LookPath("xz"); err == nil {
+		if err := exec.Command("sh", "-c", "xz -c < "+filepath.Join(dirPath, "r.tar")+" > "+filepath.Join(dirPath, "r.tar.xz")).Run(); err != nil {
+			t.Fatal(err)
+		}
+		d := &Driver{cmder: hostcmd.Local{}}
+		cache.unxz = d.unxz
+		img, err := cache.Resolve(context.Background(), "tar:r.tar.xz", dirPath)
+		if err != nil || strings.Join(tree(t, img.Rootfs), ",") != "p=plain" {
+			t.Errorf("xz via the host tool: %v %v", err, img)
+		}
 	}
 	d, err := cache.Resolve(context.Background(), "dir:.", dirPath)
 	if err != nil || d.Rootfs != dirPath || d.Digest != "" {

@@ -15,8 +15,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -153,6 +155,7 @@ func New(cfg Config, cmder hostcmd.Cmder) (*Driver, error) {
 		}
 	}
 	d.images = newImageCache(cfg.CacheDir)
+	d.images.unxz = d.unxz
 	if cfg.Hybrid != nil {
 		d.hybrid = *cfg.Hybrid
 	} else {
@@ -239,6 +242,16 @@ var (
 func (d *Driver) cgroupsPath(id string) string {
 	h := sha256.Sum256([]byte(d.stateDir))
 	return "/berth-" + hex.EncodeToString(h[:4]) + "-" + id
+}
+
+// unxz decompresses an xz tarball with the host's xz (xz-utils), for
+// `tar:` images such as LXC's rootfs.tar.xz.
+func (d *Driver) unxz(ctx context.Context, path string, w io.Writer) error {
+	err := d.cmder.Command(ctx, "xz", "--decompress", "--stdout", path).SetStdout(w).Run()
+	if errors.Is(err, exec.ErrNotFound) {
+		return fmt.Errorf("%w: xz: install the Debian package xz-utils: %w", drivers.ErrToolMissing, err)
+	}
+	return err
 }
 
 // bundleDir is the bundle directory of container id.

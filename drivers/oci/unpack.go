@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/bzip2"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Whiteout markers of the OCI image layer format.
@@ -24,12 +27,27 @@ const (
 
 var errTraversal = errors.New("path escapes the root filesystem")
 
-// decompress detects a gzip tarball by its magic bytes.
+var errXZ = errors.New("xz-compressed tarball: needs the xz tool (Debian package xz-utils)")
+
+// decompress detects a gzip, bzip2 or zstd tarball by its magic bytes; an
+// xz one is errXZ (berth has no decoder: the driver pipes it through the
+// host's xz).
 func decompress(r io.Reader) (io.Reader, error) {
 	br := bufio.NewReader(r)
-	magic, _ := br.Peek(2)
-	if bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+	magic, _ := br.Peek(6)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
 		return gzip.NewReader(br)
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		return bzip2.NewReader(br), nil
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return zr.IOReadCloser(), nil
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return nil, errXZ
 	}
 	return br, nil
 }
