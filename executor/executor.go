@@ -644,6 +644,7 @@ func (a *applier) slot(ctx context.Context, fn func() error) error {
 func (a *applier) call(ctx context.Context, n *rnode, op string, ref *drivers.ObjectRef, fn func() error, undo func() *undoEntry) error {
 	j := a.o.Journal
 	var intent uint64 // the op-intent's sequence number, 0 for none
+	ticket := false   // holding a ticket of the announce window
 	if j != nil && durableOp(op) {
 		if a.isAborted() {
 			return errAborted
@@ -655,11 +656,11 @@ func (a *applier) call(ctx context.Context, n *rnode, op string, ref *drivers.Ob
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		ticket = true
 		intent = j.append(opEntry("op-intent", n, op, *ref, nil))
 		j.syncSoon(intent)
 	}
 	var callErr error
-	ticket := intent != 0
 	err := a.slot(ctx, func() error {
 		if ticket {
 			<-a.ahead

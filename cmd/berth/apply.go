@@ -17,9 +17,9 @@ import (
 
 // applySettings are what up and down share about running a plan.
 type applySettings struct {
-	Parallel   int
-	NoRollback bool
-	Progress   string
+	Parallel   int    // --parallel N, BERTH_PARALLEL
+	NoRollback bool   // --no-rollback
+	Progress   string // --progress auto|tty|plain|json, BERTH_PROGRESS
 }
 
 // validate checks the settings before anything is observed or locked.

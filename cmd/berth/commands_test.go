@@ -93,7 +93,7 @@ func (e *cmdEnv) plan(mut func(*planOptions)) error {
 }
 
 func (e *cmdEnv) up(mut func(*upOptions)) error {
-	o := &upOptions{g: e.g, st: e.streams(), openDriver: e.open, Parallel: 4, Progress: progressPlain}
+	o := &upOptions{g: e.g, st: e.streams(), openDriver: e.open, applySettings: applySettings{Parallel: 4, Progress: progressPlain}}
 	if mut != nil {
 		mut(o)
 	}
@@ -101,7 +101,7 @@ func (e *cmdEnv) up(mut func(*upOptions)) error {
 }
 
 func (e *cmdEnv) down(mut func(*downOptions)) error {
-	o := &downOptions{g: e.g, st: e.streams(), openDriver: e.open, Parallel: 4, Progress: progressPlain, Yes: true}
+	o := &downOptions{g: e.g, st: e.streams(), openDriver: e.open, applySettings: applySettings{Parallel: 4, Progress: progressPlain}, Yes: true}
 	if mut != nil {
 		mut(o)
 	}
@@ -559,7 +559,7 @@ func TestUpCancelledRollsBack(t *testing.T) {
 	defer release()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o := &upOptions{g: e.g, st: e.streams(), openDriver: e.open, Parallel: 4, Progress: progressPlain}
+	o := &upOptions{g: e.g, st: e.streams(), openDriver: e.open, applySettings: applySettings{Parallel: 4, Progress: progressPlain}}
 	done := make(chan error, 1)
 	go func() { done <- runUp(ctx, o) }()
 	// Wait (by state, not time) until web's create is in flight, then

@@ -37,6 +37,9 @@ Examples:
 			&cli.StringFlag{Name: "format", Value: "yaml", Usage: "output format: yaml or json", Destination: &o.Format},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if err := noArgs(cmd); err != nil {
+				return err
+			}
 			o.Out, o.Err = cmd.Root().Writer, cmd.Root().ErrWriter
 			return runConfig(ctx, o)
 		},

@@ -185,3 +185,15 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestStackCommandsRefuseArguments: `berth validate foo.yaml` must not
+// silently check berth.yaml instead; it names the -f form.
+func TestStackCommandsRefuseArguments(t *testing.T) {
+	for _, name := range []string{"validate", "config", "schema"} {
+		var out bytes.Buffer
+		err := newApp(&out, &out).Run(context.Background(), []string{"berth", name, "other.yaml"})
+		if err == nil || !strings.Contains(err.Error(), "takes no arguments") || !strings.Contains(err.Error(), "berth -f other.yaml "+name) {
+			t.Errorf("%s other.yaml: got %v", name, err)
+		}
+	}
+}

@@ -18,10 +18,8 @@ type downOptions struct {
 	st         streams
 	openDriver driverOpener
 
-	Yes        bool   // --yes: never ask
-	Parallel   int    // --parallel N, BERTH_PARALLEL
-	NoRollback bool   // --no-rollback
-	Progress   string // --progress auto|tty|plain|json
+	applySettings      // --parallel, --no-rollback, --progress
+	Yes           bool // --yes: never ask
 }
 
 func newDownCommand(g *globalOptions) *cli.Command {
@@ -55,7 +53,7 @@ Examples:
 
 // runDown removes everything the stack owns.
 func runDown(ctx context.Context, o *downOptions) error {
-	settings := applySettings{Parallel: o.Parallel, NoRollback: o.NoRollback, Progress: o.Progress}
+	settings := o.applySettings
 	if err := settings.validate(); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/berth-dev/berth/executor"
 	"github.com/urfave/cli/v3"
@@ -35,7 +36,11 @@ func keepOrphansFlag(dst *bool) cli.Flag {
 // noArgs refuses positional arguments to a command that takes none.
 func noArgs(cmd *cli.Command) error {
 	if cmd.Args().Len() > 0 {
-		return fmt.Errorf("%s takes no arguments, got %q", cmd.Name, cmd.Args().Slice())
+		hint := ""
+		if a := cmd.Args().First(); strings.HasSuffix(a, ".yaml") || strings.HasSuffix(a, ".yml") {
+			hint = fmt.Sprintf(" (to use %s as the stack file: berth -f %s %s)", a, a, cmd.Name)
+		}
+		return fmt.Errorf("%s takes no arguments, got %q%s", cmd.Name, cmd.Args().Slice(), hint)
 	}
 	return nil
 }

@@ -28,6 +28,9 @@ Editors with the YAML language server validate and complete a stack file that st
 		Description: "The schema is the one source of truth for the stack file's structure: berth\n" +
 			"validates against exactly this document before its semantic checks.",
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if err := noArgs(cmd); err != nil {
+				return err
+			}
 			return runSchema(ctx, schemaOptions{Out: cmd.Root().Writer})
 		},
 	}

@@ -15,14 +15,12 @@ type upOptions struct {
 	st         streams
 	openDriver driverOpener
 
-	Yes         bool // --yes: never ask
-	Parallel    int  // --parallel N, BERTH_PARALLEL
-	NoRollback  bool // --no-rollback: leave a failed apply's partial state
-	KeepOrphans bool // --keep-orphans: do not delete objects the file no longer lists
-	Wait        bool // --wait: return once every health check passes
+	applySettings      // --parallel, --no-rollback (leave a failed apply's partial state), --progress
+	Yes           bool // --yes: never ask
+	KeepOrphans   bool // --keep-orphans: do not delete objects the file no longer lists
+	Wait          bool // --wait: return once every health check passes
 	// WaitTimeout bounds --wait (0: no bound beyond the checks' own retries).
 	WaitTimeout time.Duration
-	Progress    string // --progress auto|tty|plain|json
 	PlanFile    string // optional saved plan (`berth plan --out`) to apply
 }
 
@@ -70,7 +68,7 @@ Examples:
 // runUp converges the live state on the stack file (or applies a saved
 // plan).
 func runUp(ctx context.Context, o *upOptions) error {
-	settings := applySettings{Parallel: o.Parallel, NoRollback: o.NoRollback, Progress: o.Progress}
+	settings := o.applySettings
 	if err := settings.validate(); err != nil {
 		return err
 	}

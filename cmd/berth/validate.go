@@ -33,6 +33,9 @@ Examples:
 			"printed at once as FILE:LINE:COL: PATH: MESSAGE and the exit status is 1.\n" +
 			"Nothing is contacted or changed.",
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if err := noArgs(cmd); err != nil {
+				return err
+			}
 			return runValidate(ctx, validateOptions{Global: g, Out: cmd.Root().Writer, Err: cmd.Root().ErrWriter})
 		},
 	}

@@ -148,7 +148,7 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 		err = d.busyboxDHCP(name)
 	}
 	if err == nil {
-		err = d.writeSidecar(name, sidecar{Created: time.Now().UTC().Truncate(time.Second), Owner: t.Owner})
+		err = d.writeSidecar(name, sidecar{Created: time.Now().UTC().Truncate(time.Second), Provider: d.cfg.Provider, Owner: t.Owner})
 	}
 	if err != nil {
 		d.cleanup(name)
@@ -264,14 +264,18 @@ func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 	if _, err := os.Lstat(d.dir(name)); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("driver lxc: delete %s: %w", name, drivers.ErrNotFound)
 	}
-	if _, err := d.readSidecar(name); err != nil {
+	sc, err := d.readSidecar(name)
+	if err != nil {
 		return fmt.Errorf("driver lxc: delete %s: refusing to destroy a container without berth's ownership record (%s): %w", name, sidecarName, err)
+	}
+	if err := d.checkProvider(sc); err != nil {
+		return fmt.Errorf("driver lxc: delete %s: %w", name, err)
 	}
 	var links []string
 	if c, err := readConfig(d.dir(name) + "/config"); err == nil {
 		links = vethLinks(c)
 	}
-	if _, err := d.run(ctx, "lxc-destroy", "-n", name, "-f"); err != nil {
+	if _, err = d.run(ctx, "lxc-destroy", "-n", name, "-f"); err != nil {
 		return classify("delete", name, err)
 	}
 	for _, br := range links {
@@ -303,6 +307,9 @@ func (d *Driver) Update(ctx context.Context, ref drivers.ObjectRef, t drivers.Ta
 			}
 		}
 		return fail(fmt.Errorf("refusing to update a container without berth's ownership record: %w", err))
+	}
+	if err := d.checkProvider(sc); err != nil {
+		return fail(err)
 	}
 	block, err := d.block(t)
 	if err != nil {
@@ -412,4 +419,13 @@ func cpuQuota(cpus float64) int64 {
 		q = 1000 // the kernel's minimum quota (1 ms)
 	}
 	return q
+}
+
+// checkProvider refuses a container another provider (sharing this
+// lxcpath) made.
+func (d *Driver) checkProvider(sc *sidecar) error {
+	if sc.Provider != d.cfg.Provider {
+		return fmt.Errorf("refusing to touch a container made through provider %q (this is %q; both use %s)", sc.Provider, d.cfg.Provider, d.cfg.LXCPath)
+	}
+	return nil
 }

@@ -669,3 +669,29 @@ func TestCheckName(t *testing.T) {
 		}
 	}
 }
+
+// Two providers pointing at one lxcpath both see every container, but
+// only the one that made a container owns it.
+func TestProviderSharingLXCPath(t *testing.T) {
+	dir, rep := loadFixtures(t)
+	asRoot(t)
+	d, err := New(Config{LXCPath: dir, Provider: "other", Cgroup: CgroupV1}, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := d.Observe(context.Background(), "st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obs) != 4 {
+		t.Fatalf("observed %d containers, want all 4", len(obs))
+	}
+	for _, o := range obs {
+		if o.Owner != nil {
+			t.Errorf("%s: owned through provider other, but made without a provider", o.Ref.Name)
+		}
+	}
+	if err := d.Delete(context.Background(), d.ref("st-db")); err == nil || !strings.Contains(err.Error(), "provider") {
+		t.Errorf("delete through the wrong provider: %v", err)
+	}
+}

@@ -22,9 +22,13 @@ const sidecarName = "berth.json"
 
 // sidecar is the content of berth.json.
 type sidecar struct {
-	Version int               `json:"version"`
-	Created time.Time         `json:"created"`
-	Owner   drivers.Ownership `json:"owner"`
+	Version int       `json:"version"`
+	Created time.Time `json:"created"`
+	// Provider is the provider the container was made through. Two
+	// providers pointing at one lxcpath both list it; only this one
+	// reports it as owned, so the other never plans to delete it.
+	Provider string            `json:"provider,omitempty"`
+	Owner    drivers.Ownership `json:"owner"`
 }
 
 func (d *Driver) readSidecar(name string) (*sidecar, error) {
@@ -169,6 +173,9 @@ func (d *Driver) Observe(ctx context.Context, stack string) ([]drivers.ObservedI
 		if hasGroup(splitList(r["GROUPS"]), "berth") {
 			sc, err := d.readSidecar(name)
 			switch {
+			case err == nil && sc.Provider != d.cfg.Provider:
+				// Another provider's (same lxcpath): not ours to manage.
+				o.Created = sc.Created
 			case err == nil:
 				owner := sc.Owner
 				o.Owner = &owner
