@@ -359,3 +359,45 @@ func memoryLimit(t *testing.T, d *Driver, id string) int64 {
 	t.Fatalf("no memory cgroup for pid %d:\n%s", st.Pid, data)
 	return 0
 }
+
+// TestRealRootfsIsolation: in both rootfs modes a container's writes stay
+// in its bundle: the shared image directory is untouched, and a second
+// container of the same image does not see them.
+func TestRealRootfsIsolation(t *testing.T) {
+	rootfs := busyboxRootfs(t)
+	for _, mode := range []string{rootfsOverlay, rootfsCopy} {
+		t.Run(mode, func(t *testing.T) {
+			d := realDriver(t, "crun")
+			d.cfg.RootfsMode = mode
+			ctx := context.Background()
+			var refs []drivers.ObjectRef
+			for _, name := range []string{"a", "b"} {
+				ref, err := d.Create(ctx, target(name, &manifest.Instance{Image: "dir:" + rootfs, Command: []string{"sleep", "1000"}}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Start(ctx, ref); err != nil {
+					t.Fatal(err)
+				}
+				refs = append(refs, ref)
+			}
+			if sc, err := readSidecar(d.bundleDir("t-a")); err != nil || sc.RootfsMode != mode {
+				t.Fatalf("sidecar %+v %v, want mode %s", sc, err, mode)
+			}
+			code, err := d.Exec(ctx, refs[0], drivers.ExecRequest{Argv: []string{"sh", "-c", "echo mine > /etc/only-a && rm /bin/vi"}})
+			if err != nil || code != 0 {
+				t.Fatalf("write in a: %d %v", code, err)
+			}
+			if _, err := os.Stat(filepath.Join(rootfs, "etc/only-a")); err == nil {
+				t.Error("the write reached the shared image directory")
+			}
+			if _, err := os.Lstat(filepath.Join(rootfs, "bin/vi")); err != nil {
+				t.Error("the delete reached the shared image directory")
+			}
+			code, _ = d.Exec(ctx, refs[1], drivers.ExecRequest{Argv: []string{"sh", "-c", "test ! -e /etc/only-a && test -e /bin/vi"}})
+			if code != 0 {
+				t.Error("container b sees a's changes")
+			}
+		})
+	}
+}
