@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v3"
 )
 
 // runApp runs the whole CLI (newApp, as main does) in-process and returns
@@ -101,5 +104,75 @@ func TestGlobalOptionsFromEnvironment(t *testing.T) {
 	}
 	if _, _, err := runApp("--env-file", filepath.Join(dir, "missing.env"), "validate"); err == nil || !strings.Contains(err.Error(), "missing.env") {
 		t.Errorf("--env-file of a missing file = %v", err)
+	}
+}
+
+// TestKeepOrphansParallelAndVersionFlags checks, through the real flag
+// wiring: --keep-orphans and BERTH_KEEP_ORPHANS keep an orphan out of
+// plan and up (a plain up then deletes it); BERTH_PARALLEL reaches the
+// apply settings; --parallel defaults to 8 on up and down; --version
+// prints the version.
+func TestKeepOrphansParallelAndVersionFlags(t *testing.T) {
+	dir := t.TempDir()
+	stack := filepath.Join(dir, "berth.yaml")
+	mem := t.TempDir()
+	t.Setenv(testDriverEnv, mem)
+	t.Setenv("BERTH_STATE_DIR", filepath.Join(dir, "state"))
+	t.Setenv("BERTH_PROGRESS", "plain")
+	t.Setenv("BERTH_KEEP_ORPHANS", "")
+	t.Setenv("BERTH_PARALLEL", "")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(stack, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := func() string {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(mem, "lxc.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	write(demoStack + "  cache:\n    backend: lxc\n    template: {type: busybox}\n")
+	if out, errs, err := runApp("-f", stack, "up"); err != nil {
+		t.Fatalf("up: %v\n%s%s", err, out, errs)
+	}
+	write(demoStack) // cache is now an orphan
+	if out, _, err := runApp("-f", stack, "plan", "--keep-orphans"); err != nil || strings.Contains(out, "delete") || !strings.Contains(out, "No changes.") {
+		t.Errorf("plan --keep-orphans = %v:\n%s", err, out)
+	}
+	if out, _, err := runApp("-f", stack, "up", "--keep-orphans"); err != nil || !strings.Contains(live(), `"demo-cache"`) {
+		t.Errorf("up --keep-orphans = %v, cache gone:\n%s", err, out)
+	}
+	t.Setenv("BERTH_KEEP_ORPHANS", "true")
+	if out, _, err := runApp("-f", stack, "plan"); err != nil || strings.Contains(out, "delete") {
+		t.Errorf("plan with BERTH_KEEP_ORPHANS=true = %v:\n%s", err, out)
+	}
+	os.Unsetenv("BERTH_KEEP_ORPHANS")
+	if out, _, err := runApp("-f", stack, "plan"); err != nil || !strings.Contains(out, "delete cache") {
+		t.Errorf("plan without --keep-orphans = %v, want a delete of cache:\n%s", err, out)
+	}
+	if out, _, err := runApp("-f", stack, "up"); err != nil || strings.Contains(live(), `"demo-cache"`) {
+		t.Errorf("up without --keep-orphans = %v, cache kept:\n%s", err, out)
+	}
+
+	t.Setenv("BERTH_PARALLEL", "0")
+	for _, cmd := range []string{"up", "down"} {
+		if _, _, err := runApp("-f", stack, cmd); err == nil || !strings.Contains(err.Error(), "--parallel 0") {
+			t.Errorf("%s with BERTH_PARALLEL=0 = %v, want the --parallel check", cmd, err)
+		}
+	}
+	for _, c := range newApp(io.Discard, io.Discard).Commands {
+		for _, f := range c.Flags {
+			if p, ok := f.(*cli.IntFlag); ok && p.Name == "parallel" && p.Value != 8 {
+				t.Errorf("%s --parallel defaults to %d, want 8", c.Name, p.Value)
+			}
+		}
+	}
+
+	if out, _, err := runApp("--version"); err != nil || !strings.Contains(out, "berth version "+version) {
+		t.Errorf("--version = %v, %q", err, out)
 	}
 }
