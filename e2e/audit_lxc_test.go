@@ -343,3 +343,74 @@ func TestLXCCrashMidCreateConverges(t *testing.T) {
 		t.Errorf("after down, the state dir still holds %v", left)
 	}
 }
+
+// TestLXCInterruptedUpRollsBack sends one SIGINT to `berth up` on real
+// containers while web's lxc-create hangs (db is already up): berth must
+// cancel the create, roll db back and exit 130, leaving no container and
+// nothing in the lxcpath.
+func TestLXCInterruptedUpRollsBack(t *testing.T) {
+	e := newEnv(t)
+	e.project = "in" + randHex(3)
+	e.vars["PVE_SECRET"] = "unused"
+	stack := "testdata/lxc-audit.yaml"
+	db, web := e.project+"-db", e.project+"-web"
+	marker := filepath.Join(t.TempDir(), "hanging")
+	toolShim(t, e, map[string]string{"lxc-create": fmt.Sprintf(
+		"case \" $* \" in *\" %s \"*) echo $$ > %s; exec sleep 600;; esac", web, marker)})
+
+	cmd := exec.Command(berthBin, "-f", stack, "--state-dir", e.stateDir, "-p", e.project, "up", "--yes")
+	cmd.Env = append(os.Environ(), "BERTH_PROGRESS=plain")
+	for k, v := range e.vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Polling for the marker, not a timed assertion.
+	deadline := time.Now().Add(3 * time.Minute)
+	var pid int
+	for {
+		data, _ := os.ReadFile(marker)
+		if p, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+			pid = p
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("lxc-create of %s never ran:\n%s", web, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Minute): // only keeps a hung berth from hanging the suite
+		cmd.Process.Kill()
+		t.Fatalf("berth up did not end after SIGINT:\n%s", out.String())
+	}
+	code := 0
+	if x, ok := err.(*exec.ExitError); ok {
+		code = x.ExitCode()
+	}
+	if code != 130 || !strings.Contains(out.String(), "Interrupted.") || !strings.Contains(out.String(), "delete "+db) {
+		t.Errorf("interrupted up: exit %d, want 130 with db rolled back:\n%s", code, out.String())
+	}
+	delete(e.vars, "PATH")
+	if got := containers(t, e.lxcpath); len(got) != 0 {
+		t.Errorf("after the interrupted up, lxc-ls lists %v", got)
+	}
+	if ents, _ := os.ReadDir(e.lxcpath); len(ents) != 0 {
+		var names []string
+		for _, x := range ents {
+			names = append(names, x.Name())
+		}
+		t.Errorf("after the interrupted up, the lxcpath holds %v", names)
+	}
+}
