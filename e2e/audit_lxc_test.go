@@ -414,3 +414,37 @@ func TestLXCInterruptedUpRollsBack(t *testing.T) {
 		t.Errorf("after the interrupted up, the lxcpath holds %v", names)
 	}
 }
+
+// TestLXCDriftCorrected: a memory limit changed on a running container
+// outside berth (lxc-cgroup) shows in `berth plan` as drift (exit 2 with
+// --detailed-exitcode), and `berth up` puts the file's limit back in place
+// without restarting the container.
+func TestLXCDriftCorrected(t *testing.T) {
+	e := newEnv(t)
+	e.project = "dr" + randHex(3)
+	e.vars["PVE_SECRET"] = "unused"
+	stack := "testdata/lxc-audit.yaml"
+	db := e.project + "-db"
+	e.mustBerth(stack, "up", "--yes")
+	key := "memory.limit_in_bytes"
+	if _, err := exec.Command("lxc-cgroup", "-P", e.lxcpath, "-n", db, key).Output(); err != nil {
+		key = "memory.max" // a pure cgroup2 host
+	}
+	pid := lxcValue(t, e.lxcpath, db, "lxc-info", "-pH")
+	lxcValue(t, e.lxcpath, db, "lxc-cgroup", key, "100663296") // 96M, outside berth
+	out, code := e.berth(stack, "plan", "--detailed-exitcode")
+	if code != 2 || !strings.Contains(out, "drift") || !strings.Contains(out, "memory") {
+		t.Errorf("plan after a limit changed outside berth: exit %d, want 2 with a memory drift\n%s", code, out)
+	}
+	e.mustBerth(stack, "up", "--yes")
+	if got := lxcValue(t, e.lxcpath, db, "lxc-cgroup", key); got != "67108864" {
+		t.Errorf("after up, %s = %s, want the file's 64M (67108864)", key, got)
+	}
+	if got := lxcValue(t, e.lxcpath, db, "lxc-info", "-pH"); got != pid {
+		t.Errorf("correcting the drift restarted db: pid %s -> %s", pid, got)
+	}
+	if out, code := e.berth(stack, "plan", "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after the correction: exit %d\n%s", code, out)
+	}
+	e.mustBerth(stack, "down", "--yes")
+}
