@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/testenv"
+)
+
+// TestOCIUpWithoutChangesAndNoSecret, on a real crun container: a second
+// `berth up` with nothing changed runs no crun call other than
+// --version, state, list and exec (health probes), and a Proxmox token_secret in the same
+// file shows in no output and in no file under the OCI root (bundles,
+// config.json annotations, logs) or the state dir.
+func TestOCIUpWithoutChangesAndNoSecret(t *testing.T) {
+	for _, tool := range []string{"crun", "busybox"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Unavailable(t, "real crun audit test", tool+" missing (apt-get install -y crun busybox-static)")
+		}
+	}
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "real crun audit test", "needs root")
+	}
+	root := t.TempDir()
+	rootfs := filepath.Join(root, "rootfs")
+	if out, err := exec.Command("sh", "../examples/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("mkrootfs.sh: %v\n%s", err, out)
+	}
+	ociRoot := filepath.Join(root, "oci")
+	secret := "pve-SECRET-" + randHex(8)
+	e := &env{t: t, stateDir: filepath.Join(root, "state"), project: "oa" + randHex(3),
+		vars: map[string]string{"ROOTFS": rootfs, "BERTH_OCI_ROOT": ociRoot, "PVE_SECRET": secret}}
+	crunState := filepath.Join(ociRoot, "state", "crun")
+	t.Cleanup(func() {
+		for _, id := range strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))) {
+			exec.Command("crun", "--root", crunState, "delete", "-f", id).Run()
+		}
+		mounts, _ := filepath.Glob(filepath.Join(ociRoot, "bundles", "crun", "*", "rootfs"))
+		for _, m := range mounts {
+			exec.Command("umount", "-l", m).Run()
+		}
+	})
+	stack := "testdata/oci-audit.yaml"
+	var outputs strings.Builder
+	run := func(args ...string) string {
+		t.Helper()
+		out := e.mustBerth(stack, args...)
+		outputs.WriteString(out)
+		return out
+	}
+	run("up", "--yes")
+
+	// Log every crun call of the second up.
+	real, err := exec.LookPath("crun")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim := t.TempDir()
+	log := filepath.Join(shim, "calls.log")
+	script := fmt.Sprintf("#!/bin/sh\necho \"crun $*\" >> %s\nexec %s \"$@\"\n", log, real)
+	if err := os.WriteFile(filepath.Join(shim, "crun"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.vars["PATH"] = shim + string(os.PathListSeparator) + os.Getenv("PATH")
+	bundles := snapshot(t, filepath.Join(ociRoot, "bundles"))
+	if out := run("up", "--yes"); !strings.Contains(out, "No changes.") {
+		t.Errorf("second up does not say there is nothing to do:\n%s", out)
+	}
+	calls := shimCalls(t, log)
+	if len(calls) == 0 {
+		t.Fatal("the crun shim saw no call: is berth running the shimmed crun?")
+	}
+	for _, c := range calls {
+		verb := ""
+		for _, f := range strings.Fields(c)[1:] {
+			if !strings.HasPrefix(f, "-") && !strings.HasPrefix(f, "/") {
+				verb = f
+				break
+			}
+		}
+		switch verb {
+		case "state", "list", "exec", "ps":
+		case "":
+			if !strings.Contains(c, "--version") {
+				t.Errorf("second up with no changes ran crun without a command: %s", c)
+			}
+		default:
+			t.Errorf("second up with no changes ran a mutating crun call: %s", c)
+		}
+	}
+	if d := diffSnapshots(bundles, snapshot(t, filepath.Join(ociRoot, "bundles"))); len(d) > 0 {
+		t.Errorf("second up with no changes rewrote %v", d)
+	}
+	delete(e.vars, "PATH")
+
+	planFile := filepath.Join(root, "audit.plan")
+	for _, args := range [][]string{{"config"}, {"plan", "--json"}, {"plan", "--out", planFile}, {"ps", "--json"}, {"logs", "web"}, {"exec", "web", "--", "env"}} {
+		run(args...)
+	}
+	var where []string
+	for _, dir := range []string{ociRoot, e.stateDir, planFile} {
+		where = append(where, filesHolding(dir, secret)...)
+	}
+	run("down", "--yes")
+	where = append(where, filesHolding(e.stateDir, secret)...)
+	if strings.Contains(outputs.String(), secret) {
+		where = append(where, "command output")
+	}
+	if len(where) > 0 {
+		t.Errorf("the token_secret shows in %v", where)
+	}
+	if !strings.Contains(outputs.String(), "********") {
+		t.Error("berth config does not show the secret masked")
+	}
+}
