@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/testenv"
 )
@@ -97,6 +101,8 @@ func TestOCIUpWithoutChangesAndNoSecret(t *testing.T) {
 	}
 	delete(e.vars, "PATH")
 
+	followLogs(t, e, stack, "web", "sh -c 'echo later-line >> /proc/1/fd/1'")
+
 	planFile := filepath.Join(root, "audit.plan")
 	for _, args := range [][]string{{"config"}, {"plan", "--json"}, {"plan", "--out", planFile}, {"ps", "--json"}, {"logs", "web"}, {"exec", "web", "--", "env"}} {
 		run(args...)
@@ -115,5 +121,66 @@ func TestOCIUpWithoutChangesAndNoSecret(t *testing.T) {
 	}
 	if !strings.Contains(outputs.String(), "********") {
 		t.Error("berth config does not show the secret masked")
+	}
+}
+
+// followLogs runs `berth logs -f inst`, waits for the container's first
+// line ("started"), makes the container's main process print "later-line"
+// through `berth exec inst -- sh -c write`, waits for that line to come
+// through the follow, then interrupts the follow, which must end with
+// exit 0.
+func followLogs(t *testing.T, e *env, stack, inst, write string) {
+	t.Helper()
+	cmd := exec.Command(berthBin, "-f", stack, "--state-dir", e.stateDir, "-p", e.project, "logs", "-f", inst)
+	cmd.Env = os.Environ()
+	for k, v := range e.vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(want string) {
+		t.Helper()
+		timeout := time.After(time.Minute) // only keeps a broken follow from hanging the suite
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					cmd.Wait()
+					t.Fatalf("logs -f %s ended before %q:\n%s", inst, want, errb.String())
+				}
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-timeout:
+				cmd.Process.Kill()
+				t.Fatalf("logs -f %s never showed %q", inst, want)
+			}
+		}
+	}
+	waitLine("started")
+	e.mustBerth(stack, "exec", inst, "--", "sh", "-c", strings.TrimSuffix(strings.TrimPrefix(write, "sh -c '"), "'"))
+	waitLine("later-line")
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for range lines {
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("logs -f %s after Ctrl-C: %v, want exit 0\n%s", inst, err, errb.String())
 	}
 }
