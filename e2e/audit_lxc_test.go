@@ -237,6 +237,10 @@ func TestLXCUpWithoutChangesAndBrokenFileTouchNothing(t *testing.T) {
 		}
 	}
 
+	// berth logs -f follows db's console log.
+	run(stack, 0, "exec", "db", "--", "sh", "-c", "echo started > /dev/console")
+	followLogs(t, e, stack, "db", "sh -c 'echo later-line > /dev/console'")
+
 	// Every read-only command, a saved plan, then the secret search.
 	planFile := filepath.Join(t.TempDir(), "audit.plan")
 	for _, args := range [][]string{{"validate"}, {"config"}, {"config", "--format", "json"}, {"plan", "--json"},
