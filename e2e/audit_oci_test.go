@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -182,5 +183,98 @@ func followLogs(t *testing.T, e *env, stack, inst, write string) {
 	}()
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("logs -f %s after Ctrl-C: %v, want exit 0\n%s", inst, err, errb.String())
+	}
+}
+
+// TestOCICrashMidCreateConverges kills `berth up` with SIGKILL right after
+// `crun create` made web (before berth started it or noted anything else).
+// The next `berth up` must report the interrupted create and converge:
+// web running, no duplicate; `down` then leaves no container or bundle.
+func TestOCICrashMidCreateConverges(t *testing.T) {
+	for _, tool := range []string{"crun", "busybox"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Unavailable(t, "real crun crash test", tool+" missing (apt-get install -y crun busybox-static)")
+		}
+	}
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "real crun crash test", "needs root")
+	}
+	root := t.TempDir()
+	rootfs := filepath.Join(root, "rootfs")
+	if out, err := exec.Command("sh", "../examples/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("mkrootfs.sh: %v\n%s", err, out)
+	}
+	ociRoot := filepath.Join(root, "oci")
+	e := &env{t: t, stateDir: filepath.Join(root, "state"), project: "oc" + randHex(3),
+		vars: map[string]string{"ROOTFS": rootfs, "BERTH_OCI_ROOT": ociRoot, "PVE_SECRET": "unused"}}
+	crunState := filepath.Join(ociRoot, "state", "crun")
+	t.Cleanup(func() {
+		for _, id := range strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))) {
+			exec.Command("crun", "--root", crunState, "delete", "-f", id).Run()
+		}
+		mounts, _ := filepath.Glob(filepath.Join(ociRoot, "bundles", "crun", "*", "rootfs"))
+		for _, m := range mounts {
+			exec.Command("umount", "-l", m).Run()
+		}
+	})
+	stack := "testdata/oci-audit.yaml"
+	real, err := exec.LookPath("crun")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "created")
+	script := fmt.Sprintf("#!/bin/sh\n%s \"$@\"\nrc=$?\ncase \" $* \" in *\" create \"*) [ $rc = 0 ] && { echo $$ > %s; exec sleep 600; };; esac\nexit $rc\n", real, marker)
+	if err := os.WriteFile(filepath.Join(shim, "crun"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(berthBin, "-f", stack, "--state-dir", e.stateDir, "-p", e.project, "up", "--yes")
+	cmd.Env = append(os.Environ(), "BERTH_PROGRESS=plain", "PATH="+shim+string(os.PathListSeparator)+os.Getenv("PATH"))
+	for k, v := range e.vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute) // polling; the deadline only keeps a broken run from hanging
+	var pid int
+	for {
+		data, _ := os.ReadFile(marker)
+		if p, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+			pid = p
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("crun create never returned:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	syscall.Kill(pid, syscall.SIGKILL)
+
+	o, code := e.berth(stack, "up", "--yes")
+	if code != 0 {
+		t.Fatalf("up after a crash mid-create: exit %d\n%s", code, o)
+	}
+	if !strings.Contains(o, "did not finish") {
+		t.Errorf("up after the crash does not report the interrupted run:\n%s", o)
+	}
+	if r := ps(t, e, stack)["web"]; r.State != "running" {
+		t.Errorf("after recovery, ps web = %+v, want running", r)
+	}
+	if ids := strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))); len(ids) != 1 {
+		t.Errorf("after recovery, crun lists %v, want one container", ids)
+	}
+	e.mustBerth(stack, "down", "--yes")
+	if ids := strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))); len(ids) != 0 {
+		t.Errorf("after down, crun lists %v", ids)
+	}
+	if left, _ := filepath.Glob(filepath.Join(ociRoot, "bundles", "crun", "*")); len(left) > 0 {
+		t.Errorf("after down, bundles left: %v", left)
 	}
 }
