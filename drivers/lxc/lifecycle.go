@@ -2,6 +2,7 @@ package lxc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -117,7 +118,21 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 	if err := os.MkdirAll(d.cfg.LXCPath, 0o755); err != nil {
 		return fail(err)
 	}
-	base, err := os.CreateTemp(d.cfg.LXCPath, ".berth-base-"+name+"-*.conf")
+	// The create-intent record first: a berth killed from here until
+	// berth.json is written leaves a container Observe still knows as
+	// berth's (see pendingPath). It goes once the create finished or
+	// failed.
+	pending, err := json.Marshal(sidecar{Version: 1, Created: time.Now().UTC().Truncate(time.Second), Provider: d.cfg.Provider, Owner: t.Owner})
+	if err == nil {
+		err = writeAtomic(d.pendingPath(name), append(pending, '\n'), 0o600)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	defer os.Remove(d.pendingPath(name))
+	// The base config lives outside the lxcpath, so a crash cannot leave
+	// it there.
+	base, err := os.CreateTemp("", ".berth-base-"+name+"-*.conf")
 	if err != nil {
 		return fail(err)
 	}
@@ -264,7 +279,7 @@ func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 	if _, err := os.Lstat(d.dir(name)); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("driver lxc: delete %s: %w", name, drivers.ErrNotFound)
 	}
-	sc, err := d.readSidecar(name)
+	sc, err := d.readOwnerRecord(name)
 	if err != nil {
 		return fmt.Errorf("driver lxc: delete %s: refusing to destroy a container without berth's ownership record (%s): %w", name, sidecarName, err)
 	}
@@ -278,6 +293,7 @@ func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 	if _, err = d.run(ctx, "lxc-destroy", "-n", name, "-f"); err != nil {
 		return classify("delete", name, err)
 	}
+	os.Remove(d.pendingPath(name)) // a half-made container's create-intent record
 	for _, br := range links {
 		if br == d.cfg.Bridge && d.cfg.CreateBridge {
 			if err := d.releaseBridge(ctx, br, name); err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -41,6 +42,42 @@ func (d *Driver) readSidecar(name string) (*sidecar, error) {
 		return nil, fmt.Errorf("%s/%s: %w", name, sidecarName, err)
 	}
 	return &s, nil
+}
+
+// pendingPath is the create-intent record Create writes in the lxcpath
+// before lxc-create runs and removes once berth.json is written (or the
+// half-made container is cleaned up). lxc-create makes the container
+// directory long before berth can write berth.json into it, so a berth
+// killed in between (kill -9, power loss) leaves a container in the berth
+// group without an ownership record; this record still says berth made it.
+func (d *Driver) pendingPath(name string) string {
+	return filepath.Join(d.cfg.LXCPath, ".berth-pending-"+name+".json")
+}
+
+// IncompleteSpecHash is the spec hash Observe reports for a container
+// whose create never finished (see pendingPath). It matches no real
+// spec and comes with no last-applied spec, so the planner replaces the
+// half-made container instead of trusting it.
+const IncompleteSpecHash = "incomplete-create"
+
+// readOwnerRecord is the container's ownership record: berth.json, else
+// the create-intent record of a create that never finished, returned
+// with IncompleteSpecHash and no spec. Neither: an fs.ErrNotExist error.
+func (d *Driver) readOwnerRecord(name string) (*sidecar, error) {
+	sc, err := d.readSidecar(name)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return sc, err
+	}
+	data, perr := os.ReadFile(d.pendingPath(name))
+	if perr != nil {
+		return nil, err
+	}
+	var p sidecar
+	if jerr := json.Unmarshal(data, &p); jerr != nil {
+		return nil, fmt.Errorf("%s: %w", d.pendingPath(name), jerr)
+	}
+	p.Owner.SpecHash, p.Owner.Spec = IncompleteSpecHash, nil
+	return &p, nil
 }
 
 func (d *Driver) writeSidecar(name string, s sidecar) error {
@@ -171,7 +208,7 @@ func (d *Driver) Observe(ctx context.Context, stack string) ([]drivers.ObservedI
 		}
 		o.IPs = append(splitList(r["IPV4"]), splitList(r["IPV6"])...)
 		if hasGroup(splitList(r["GROUPS"]), "berth") {
-			sc, err := d.readSidecar(name)
+			sc, err := d.readOwnerRecord(name)
 			switch {
 			case err == nil && sc.Provider != d.cfg.Provider:
 				// Another provider's (same lxcpath): not ours to manage.
@@ -181,8 +218,10 @@ func (d *Driver) Observe(ctx context.Context, stack string) ([]drivers.ObservedI
 				o.Owner = &owner
 				o.Created = sc.Created
 			case errors.Is(err, fs.ErrNotExist):
-				// In the berth group without a record: treated as
-				// foreign (a create that died half-way, or a copy).
+				// In the berth group without any record: treated as
+				// foreign (a copy, or a record removed by hand). A
+				// create that died half-way has its create-intent
+				// record and is reported owned, to be replaced.
 			default:
 				return nil, fmt.Errorf("driver lxc: observe %s: %w", name, err)
 			}

@@ -1,0 +1,280 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testenv"
+)
+
+// TestOCIUpWithoutChangesAndNoSecret, on a real crun container: a second
+// `berth up` with nothing changed runs no crun call other than
+// --version, state, list and exec (health probes), and a Proxmox token_secret in the same
+// file shows in no output and in no file under the OCI root (bundles,
+// config.json annotations, logs) or the state dir.
+func TestOCIUpWithoutChangesAndNoSecret(t *testing.T) {
+	for _, tool := range []string{"crun", "busybox"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Unavailable(t, "real crun audit test", tool+" missing (apt-get install -y crun busybox-static)")
+		}
+	}
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "real crun audit test", "needs root")
+	}
+	root := t.TempDir()
+	rootfs := filepath.Join(root, "rootfs")
+	if out, err := exec.Command("sh", "../examples/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("mkrootfs.sh: %v\n%s", err, out)
+	}
+	ociRoot := filepath.Join(root, "oci")
+	secret := "pve-SECRET-" + randHex(8)
+	e := &env{t: t, stateDir: filepath.Join(root, "state"), project: "oa" + randHex(3),
+		vars: map[string]string{"ROOTFS": rootfs, "BERTH_OCI_ROOT": ociRoot, "PVE_SECRET": secret}}
+	crunState := filepath.Join(ociRoot, "state", "crun")
+	t.Cleanup(func() {
+		for _, id := range strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))) {
+			exec.Command("crun", "--root", crunState, "delete", "-f", id).Run()
+		}
+		mounts, _ := filepath.Glob(filepath.Join(ociRoot, "bundles", "crun", "*", "rootfs"))
+		for _, m := range mounts {
+			exec.Command("umount", "-l", m).Run()
+		}
+	})
+	stack := "testdata/oci-audit.yaml"
+	var outputs strings.Builder
+	run := func(args ...string) string {
+		t.Helper()
+		out := e.mustBerth(stack, args...)
+		outputs.WriteString(out)
+		return out
+	}
+	run("up", "--yes")
+
+	// Log every crun call of the second up.
+	real, err := exec.LookPath("crun")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim := t.TempDir()
+	log := filepath.Join(shim, "calls.log")
+	script := fmt.Sprintf("#!/bin/sh\necho \"crun $*\" >> %s\nexec %s \"$@\"\n", log, real)
+	if err := os.WriteFile(filepath.Join(shim, "crun"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.vars["PATH"] = shim + string(os.PathListSeparator) + os.Getenv("PATH")
+	bundles := snapshot(t, filepath.Join(ociRoot, "bundles"))
+	if out := run("up", "--yes"); !strings.Contains(out, "No changes.") {
+		t.Errorf("second up does not say there is nothing to do:\n%s", out)
+	}
+	calls := shimCalls(t, log)
+	if len(calls) == 0 {
+		t.Fatal("the crun shim saw no call: is berth running the shimmed crun?")
+	}
+	for _, c := range calls {
+		verb := ""
+		for _, f := range strings.Fields(c)[1:] {
+			if !strings.HasPrefix(f, "-") && !strings.HasPrefix(f, "/") {
+				verb = f
+				break
+			}
+		}
+		switch verb {
+		case "state", "list", "exec", "ps":
+		case "":
+			if !strings.Contains(c, "--version") {
+				t.Errorf("second up with no changes ran crun without a command: %s", c)
+			}
+		default:
+			t.Errorf("second up with no changes ran a mutating crun call: %s", c)
+		}
+	}
+	if d := diffSnapshots(bundles, snapshot(t, filepath.Join(ociRoot, "bundles"))); len(d) > 0 {
+		t.Errorf("second up with no changes rewrote %v", d)
+	}
+	delete(e.vars, "PATH")
+
+	followLogs(t, e, stack, "web", "sh -c 'echo later-line >> /proc/1/fd/1'")
+
+	planFile := filepath.Join(root, "audit.plan")
+	for _, args := range [][]string{{"config"}, {"plan", "--json"}, {"plan", "--out", planFile}, {"ps", "--json"}, {"logs", "web"}, {"exec", "web", "--", "env"}} {
+		run(args...)
+	}
+	var where []string
+	for _, dir := range []string{ociRoot, e.stateDir, planFile} {
+		where = append(where, filesHolding(dir, secret)...)
+	}
+	run("down", "--yes")
+	where = append(where, filesHolding(e.stateDir, secret)...)
+	if strings.Contains(outputs.String(), secret) {
+		where = append(where, "command output")
+	}
+	if len(where) > 0 {
+		t.Errorf("the token_secret shows in %v", where)
+	}
+	if !strings.Contains(outputs.String(), "********") {
+		t.Error("berth config does not show the secret masked")
+	}
+}
+
+// followLogs runs `berth logs -f inst`, waits for the container's first
+// line ("started"), makes the container's main process print "later-line"
+// through `berth exec inst -- sh -c write`, waits for that line to come
+// through the follow, then interrupts the follow, which must end with
+// exit 0.
+func followLogs(t *testing.T, e *env, stack, inst, write string) {
+	t.Helper()
+	cmd := exec.Command(berthBin, "-f", stack, "--state-dir", e.stateDir, "-p", e.project, "logs", "-f", inst)
+	cmd.Env = os.Environ()
+	for k, v := range e.vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(want string) {
+		t.Helper()
+		timeout := time.After(time.Minute) // only keeps a broken follow from hanging the suite
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					cmd.Wait()
+					t.Fatalf("logs -f %s ended before %q:\n%s", inst, want, errb.String())
+				}
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-timeout:
+				cmd.Process.Kill()
+				t.Fatalf("logs -f %s never showed %q", inst, want)
+			}
+		}
+	}
+	waitLine("started")
+	e.mustBerth(stack, "exec", inst, "--", "sh", "-c", strings.TrimSuffix(strings.TrimPrefix(write, "sh -c '"), "'"))
+	waitLine("later-line")
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for range lines {
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("logs -f %s after Ctrl-C: %v, want exit 0\n%s", inst, err, errb.String())
+	}
+}
+
+// TestOCICrashMidCreateConverges kills `berth up` with SIGKILL right after
+// `crun create` made web (before berth started it or noted anything else).
+// The next `berth up` must report the interrupted create and converge:
+// web running, no duplicate; `down` then leaves no container or bundle.
+func TestOCICrashMidCreateConverges(t *testing.T) {
+	for _, tool := range []string{"crun", "busybox"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Unavailable(t, "real crun crash test", tool+" missing (apt-get install -y crun busybox-static)")
+		}
+	}
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "real crun crash test", "needs root")
+	}
+	root := t.TempDir()
+	rootfs := filepath.Join(root, "rootfs")
+	if out, err := exec.Command("sh", "../examples/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("mkrootfs.sh: %v\n%s", err, out)
+	}
+	ociRoot := filepath.Join(root, "oci")
+	e := &env{t: t, stateDir: filepath.Join(root, "state"), project: "oc" + randHex(3),
+		vars: map[string]string{"ROOTFS": rootfs, "BERTH_OCI_ROOT": ociRoot, "PVE_SECRET": "unused"}}
+	crunState := filepath.Join(ociRoot, "state", "crun")
+	t.Cleanup(func() {
+		for _, id := range strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))) {
+			exec.Command("crun", "--root", crunState, "delete", "-f", id).Run()
+		}
+		mounts, _ := filepath.Glob(filepath.Join(ociRoot, "bundles", "crun", "*", "rootfs"))
+		for _, m := range mounts {
+			exec.Command("umount", "-l", m).Run()
+		}
+	})
+	stack := "testdata/oci-audit.yaml"
+	real, err := exec.LookPath("crun")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "created")
+	script := fmt.Sprintf("#!/bin/sh\n%s \"$@\"\nrc=$?\ncase \" $* \" in *\" create \"*) [ $rc = 0 ] && { echo $$ > %s; exec sleep 600; };; esac\nexit $rc\n", real, marker)
+	if err := os.WriteFile(filepath.Join(shim, "crun"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(berthBin, "-f", stack, "--state-dir", e.stateDir, "-p", e.project, "up", "--yes")
+	cmd.Env = append(os.Environ(), "BERTH_PROGRESS=plain", "PATH="+shim+string(os.PathListSeparator)+os.Getenv("PATH"))
+	for k, v := range e.vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute) // polling; the deadline only keeps a broken run from hanging
+	var pid int
+	for {
+		data, _ := os.ReadFile(marker)
+		if p, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+			pid = p
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("crun create never returned:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	syscall.Kill(pid, syscall.SIGKILL)
+
+	o, code := e.berth(stack, "up", "--yes")
+	if code != 0 {
+		t.Fatalf("up after a crash mid-create: exit %d\n%s", code, o)
+	}
+	if !strings.Contains(o, "did not finish") {
+		t.Errorf("up after the crash does not report the interrupted run:\n%s", o)
+	}
+	if r := ps(t, e, stack)["web"]; r.State != "running" {
+		t.Errorf("after recovery, ps web = %+v, want running", r)
+	}
+	if ids := strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))); len(ids) != 1 {
+		t.Errorf("after recovery, crun lists %v, want one container", ids)
+	}
+	e.mustBerth(stack, "down", "--yes")
+	if ids := strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))); len(ids) != 0 {
+		t.Errorf("after down, crun lists %v", ids)
+	}
+	if left, _ := filepath.Glob(filepath.Join(ociRoot, "bundles", "crun", "*")); len(left) > 0 {
+		t.Errorf("after down, bundles left: %v", left)
+	}
+}
