@@ -421,8 +421,9 @@ func TestLXCInterruptedUpRollsBack(t *testing.T) {
 
 // TestLXCDriftCorrected: a memory limit changed on a running container
 // outside berth (lxc-cgroup) shows in `berth plan` as drift (exit 2 with
-// --detailed-exitcode), and `berth up` puts the file's limit back in place
-// without restarting the container.
+// --detailed-exitcode), and applying the saved plan (`plan --out`, then
+// `up FILE`) puts the file's limit back in place without restarting the
+// container; the same plan applied again is refused as stale.
 func TestLXCDriftCorrected(t *testing.T) {
 	e := newEnv(t)
 	e.project = "dr" + randHex(3)
@@ -440,7 +441,13 @@ func TestLXCDriftCorrected(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "drift") || !strings.Contains(out, "memory") {
 		t.Errorf("plan after a limit changed outside berth: exit %d, want 2 with a memory drift\n%s", code, out)
 	}
-	e.mustBerth(stack, "up", "--yes")
+	// Through a saved plan: applied once, then refused as stale.
+	planFile := filepath.Join(t.TempDir(), "drift.plan")
+	e.mustBerth(stack, "plan", "--out", planFile)
+	e.mustBerth(stack, "up", planFile)
+	if out, code := e.berth(stack, "up", planFile); code != 1 || !strings.Contains(out, "stale") {
+		t.Errorf("the saved plan applied a second time: exit %d, want 1 (stale)\n%s", code, out)
+	}
 	if got := lxcValue(t, e.lxcpath, db, "lxc-cgroup", key); got != "67108864" {
 		t.Errorf("after up, %s = %s, want the file's 64M (67108864)", key, got)
 	}
