@@ -49,6 +49,9 @@ type Sidecar struct {
 	Lower       string            `json:"lower"`                 // the shared image rootfs
 	RootfsMode  string            `json:"rootfs_mode"`           // overlay | copy
 	StopSignal  string            `json:"stop_signal,omitempty"` // from the image; default SIGTERM
+	// Resources mirrors config.json's memory and CPU limits (nil in a
+	// sidecar written before it existed: then config.json is read).
+	Resources *liveResources `json:"resources,omitempty"`
 }
 
 // stopSignal is the signal name Stop sends first: the image's StopSignal

@@ -111,7 +111,8 @@ func (d *Driver) observed(c containerState) drivers.ObservedInstance {
 		Ref:     drivers.ObjectRef{Backend: d.backend, Name: c.ID},
 		Created: c.Created,
 	}
-	if sc, err := readSidecar(bundle); err == nil {
+	sc, scErr := readSidecar(bundle)
+	if scErr == nil {
 		owner := sc.Owner
 		o.Owner = &owner
 	} else if js := c.Annotations[AnnotationOwnership]; js != "" {
@@ -120,7 +121,7 @@ func (d *Driver) observed(c containerState) drivers.ObservedInstance {
 			o.Owner = &owner
 		}
 	}
-	o.Live = liveFields(bundle)
+	o.Live = liveFields(bundle, sc)
 	switch c.Status {
 	case statusCreated, statusCreating:
 		o.State = drivers.StateCreated
@@ -203,6 +204,10 @@ func (d *Driver) writeConfig(bundle string, t drivers.Target, img *Image, sc *Si
 		return err
 	}
 	spec.Linux.CgroupsPath = d.cgroupsPath(filepath.Base(bundle))
+	sc.Resources = &liveResources{}
+	if r := spec.Linux.Resources; r != nil {
+		sc.Resources.Memory, sc.Resources.CPU = r.Memory, r.CPU
+	}
 	if err := writeJSONFile(filepath.Join(bundle, configFileName), spec); err != nil {
 		return err
 	}
@@ -362,9 +367,11 @@ func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time
 		}
 	}
 	// The waiter writes exit.json right after reaping the process, so a
-	// stat tells that it ended without a `state` process per poll; `state`
-	// is asked every 100 ms for containers without a live waiter.
-	exitFile := filepath.Join(d.bundleDir(id), exitFileName)
+	// stat tells that it ended without a `state` process per poll. Every
+	// 100 ms, if no waiter holds the bundle's lock (it died, or the host
+	// rebooted), the runtime's `state` is asked instead.
+	bundle := d.bundleDir(id)
+	exitFile := filepath.Join(bundle, exitFileName)
 	deadline := time.Now().Add(timeout)
 	nextState := time.Now().Add(100 * time.Millisecond)
 	wait := time.Millisecond
@@ -377,7 +384,7 @@ func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time
 		if _, err := os.Stat(exitFile); err == nil {
 			return nil
 		}
-		if time.Now().After(nextState) {
+		if time.Now().After(nextState) && !waiter.Alive(bundle) {
 			st, err := d.state(ctx, id)
 			if err != nil {
 				return err
@@ -385,6 +392,8 @@ func (d *Driver) signalAndWait(ctx context.Context, id, sig string, timeout time
 			if st.Status == statusStopped {
 				return nil
 			}
+		}
+		if time.Now().After(nextState) {
 			nextState = time.Now().Add(100 * time.Millisecond)
 		}
 		if time.Now().After(deadline) {
@@ -419,11 +428,24 @@ func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 	return d.wrap("delete", id, removeBundle(bundle))
 }
 
-// liveFields reads memory and cpus back from the bundle's config.json,
-// rendered as in the canonical spec ("memory": "128M", "cpus": 0.5). They
-// are what berth last applied (create or `update`); a change made with
-// `<runtime> update` by hand is not seen.
-func liveFields(bundle string) map[string]json.RawMessage {
+// liveResources is the part of config.json's linux.resources that the
+// planner compares, kept in berth.json too so that Observe reads one small
+// file per container instead of parsing config.json (about 14 KB with the
+// seccomp profile).
+type liveResources struct {
+	Memory *rspec.LinuxMemory `json:"memory,omitempty"`
+	CPU    *rspec.LinuxCPU    `json:"cpu,omitempty"`
+}
+
+// liveFields reads memory and cpus back, rendered as in the canonical spec
+// ("memory": "128M", "cpus": 0.5): from the sidecar when it records them,
+// else (a bundle written before berth.json had them) from config.json.
+// They are what berth last applied (create or `update`); a change made
+// with `<runtime> update` by hand is not seen.
+func liveFields(bundle string, sc *Sidecar) map[string]json.RawMessage {
+	if sc != nil && sc.Resources != nil {
+		return liveOf(sc.Resources)
+	}
 	data, err := os.ReadFile(filepath.Join(bundle, configFileName))
 	if err != nil {
 		return nil
@@ -436,8 +458,11 @@ func liveFields(bundle string) map[string]json.RawMessage {
 	if json.Unmarshal(data, &spec) != nil || spec.Linux == nil || spec.Linux.Resources == nil {
 		return nil
 	}
+	return liveOf(&liveResources{Memory: spec.Linux.Resources.Memory, CPU: spec.Linux.Resources.CPU})
+}
+
+func liveOf(res *liveResources) map[string]json.RawMessage {
 	live := map[string]json.RawMessage{}
-	res := spec.Linux.Resources
 	if m := res.Memory; m != nil && m.Limit != nil && *m.Limit > 0 {
 		live["memory"], _ = json.Marshal(manifest.ByteSize(*m.Limit))
 	}

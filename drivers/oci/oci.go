@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -141,11 +142,17 @@ func New(cfg Config, cmder hostcmd.Cmder) (*Driver, error) {
 		bundles:  filepath.Join(cfg.Root, "bundles", cfg.Backend),
 		log:      cfg.Logger,
 	}
-	out, err := cmder.Command(context.Background(), cfg.Runtime, "--version").Output()
-	if err != nil {
-		return nil, fmt.Errorf("driver %s: %w", cfg.Backend, classify(err, "", cfg.Runtime))
+	vc := versionCache{path: filepath.Join(cfg.Root, "runtime-"+cfg.Backend+".json"), key: binaryKey(cfg.Runtime)}
+	version, cached := vc.load()
+	if !cached {
+		out, err := cmder.Command(context.Background(), cfg.Runtime, "--version").Output()
+		if err != nil {
+			return nil, fmt.Errorf("driver %s: %w", cfg.Backend, classify(err, "", cfg.Runtime))
+		}
+		version = string(out)
 	}
-	d.flavor = flavorOf(string(out), base)
+	d.flavor = flavorOf(version, base)
+	var err error
 	if d.exe, err = os.Executable(); err != nil {
 		return nil, fmt.Errorf("driver %s: locate own binary for the waiter: %w", cfg.Backend, err)
 	}
@@ -153,6 +160,9 @@ func New(cfg Config, cmder hostcmd.Cmder) (*Driver, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("driver %s: %w", cfg.Backend, err)
 		}
+	}
+	if !cached {
+		vc.store(version)
 	}
 	d.images = newImageCache(cfg.CacheDir)
 	d.images.unxz = d.unxz
@@ -164,6 +174,62 @@ func New(cfg Config, cmder hostcmd.Cmder) (*Driver, error) {
 	// Only crun refuses hybrid hosts; runc runs as is.
 	d.hybrid = d.hybrid && d.flavor == manifest.BackendCrun
 	return d, nil
+}
+
+// versionCache remembers the runtime's `--version` output in the root
+// directory, keyed by the binary's resolved path, size and modification
+// time, so that every berth command after the first spares one runtime
+// process (a few ms on the critical path of `berth up`/`down`). A changed
+// or replaced binary has another key and is asked again.
+type versionCache struct {
+	path string
+	key  string // "" when the binary is not found in PATH: never cached
+}
+
+type versionRecord struct {
+	Key     string `json:"key"`
+	Version string `json:"version"`
+}
+
+// binaryKey identifies the runtime binary on disk; "" if it cannot be
+// found (New then runs it through the Cmder, which reports the error).
+func binaryKey(runtime string) string {
+	p, err := exec.LookPath(runtime)
+	if err != nil {
+		return ""
+	}
+	if p, err = filepath.Abs(p); err != nil {
+		return ""
+	}
+	st, err := os.Stat(p)
+	if err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	return fmt.Sprintf("%s\x00%d\x00%d", p, st.Size(), st.ModTime().UnixNano())
+}
+
+func (c versionCache) load() (string, bool) {
+	if c.key == "" {
+		return "", false
+	}
+	data, err := os.ReadFile(c.path)
+	if err != nil {
+		return "", false
+	}
+	var rec versionRecord
+	if json.Unmarshal(data, &rec) != nil || rec.Key != c.key || rec.Version == "" {
+		return "", false
+	}
+	return rec.Version, true
+}
+
+// store is best effort: a cache that cannot be written costs one
+// `--version` per run, nothing more.
+func (c versionCache) store(version string) {
+	if c.key == "" {
+		return
+	}
+	writeJSONFile(c.path, versionRecord{Key: c.key, Version: version})
 }
 
 // flavorOf tells crun from runc by the first line of `--version`.

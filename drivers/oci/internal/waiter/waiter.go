@@ -38,6 +38,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -160,6 +161,13 @@ func run(args []string) int {
 	if err != nil {
 		return fail(125, "%v", err)
 	}
+	// The lock on the bundle directory tells berth that this waiter is
+	// alive and will write the exit record (see Alive); it goes with the
+	// process, and the runtime does not inherit it (close-on-exec).
+	if dir, err := os.Open(filepath.Dir(o.ExitFile)); err == nil {
+		unix.Flock(int(dir.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		defer runtime.KeepAlive(dir)
+	}
 	// Own session: no terminal signal or job control reaches the waiter;
 	// and no hold on the caller's working directory.
 	unix.Setsid()
@@ -244,6 +252,23 @@ func waitExit(pid int) ExitRecord {
 		}
 		return rec
 	}
+}
+
+// Alive reports whether a waiter holds the lock on dir, the directory of
+// its exit record: it is running and will write the record when the
+// container's process ends, so there is no need to ask the runtime.
+func Alive(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return false
+	}
+	return errors.Is(err, unix.EWOULDBLOCK)
 }
 
 func writeExitRecord(path string, rec ExitRecord) error {

@@ -74,6 +74,11 @@ func TestWaiterRecordsExit(t *testing.T) {
 	if res.ExitCode != 0 {
 		t.Fatalf("result %+v", res)
 	}
+	// The "container" sleeps 0.3 s: its waiter holds the lock meanwhile
+	// (unless this machine is slow enough that it is already done).
+	if !Alive(dir) && ReadExitRecord(exitFile) == nil {
+		t.Error("Alive false while the waiter waits and no exit record yet")
+	}
 	var rec *ExitRecord
 	for i := 0; i < 200 && rec == nil; i++ {
 		rec = ReadExitRecord(exitFile)
@@ -81,6 +86,15 @@ func TestWaiterRecordsExit(t *testing.T) {
 	}
 	if rec == nil || rec.ExitCode != 5 || rec.Unknown {
 		t.Fatalf("exit record %+v", rec)
+	}
+	// The waiter's lock on the directory goes with it.
+	gone := false
+	for i := 0; i < 200 && !gone; i++ {
+		gone = !Alive(dir)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !gone {
+		t.Error("Alive still true after the waiter wrote the exit record")
 	}
 	if b, _ := os.ReadFile(log); !strings.Contains(string(b), "from-container") {
 		t.Errorf("log %q", b)
