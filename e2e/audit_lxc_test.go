@@ -421,8 +421,9 @@ func TestLXCInterruptedUpRollsBack(t *testing.T) {
 
 // TestLXCDriftCorrected: a memory limit changed on a running container
 // outside berth (lxc-cgroup) shows in `berth plan` as drift (exit 2 with
-// --detailed-exitcode), and `berth up` puts the file's limit back in place
-// without restarting the container.
+// --detailed-exitcode), and applying the saved plan (`plan --out`, then
+// `up FILE`) puts the file's limit back in place without restarting the
+// container; the same plan applied again is refused as stale.
 func TestLXCDriftCorrected(t *testing.T) {
 	e := newEnv(t)
 	e.project = "dr" + randHex(3)
@@ -440,7 +441,13 @@ func TestLXCDriftCorrected(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "drift") || !strings.Contains(out, "memory") {
 		t.Errorf("plan after a limit changed outside berth: exit %d, want 2 with a memory drift\n%s", code, out)
 	}
-	e.mustBerth(stack, "up", "--yes")
+	// Through a saved plan: applied once, then refused as stale.
+	planFile := filepath.Join(t.TempDir(), "drift.plan")
+	e.mustBerth(stack, "plan", "--out", planFile)
+	e.mustBerth(stack, "up", planFile)
+	if out, code := e.berth(stack, "up", planFile); code != 1 || !strings.Contains(out, "stale") {
+		t.Errorf("the saved plan applied a second time: exit %d, want 1 (stale)\n%s", code, out)
+	}
 	if got := lxcValue(t, e.lxcpath, db, "lxc-cgroup", key); got != "67108864" {
 		t.Errorf("after up, %s = %s, want the file's 64M (67108864)", key, got)
 	}
@@ -450,5 +457,49 @@ func TestLXCDriftCorrected(t *testing.T) {
 	if out, code := e.berth(stack, "plan", "--detailed-exitcode"); code != 0 {
 		t.Errorf("plan after the correction: exit %d\n%s", code, out)
 	}
+
+	// A container stopped outside berth is started again by up.
+	web := e.project + "-web"
+	if out, err := exec.Command("lxc-stop", "-P", e.lxcpath, "-n", web, "-k").CombinedOutput(); err != nil {
+		t.Fatalf("lxc-stop: %v: %s", err, out)
+	}
+	if out, code := e.berth(stack, "plan", "--detailed-exitcode"); code != 2 || !strings.Contains(out, "start web") {
+		t.Errorf("plan after web was stopped outside berth: exit %d, want 2 with a start of web\n%s", code, out)
+	}
+	e.mustBerth(stack, "up", "--yes")
+	if got := lxcValue(t, e.lxcpath, web, "lxc-info", "-sH"); got != "RUNNING" {
+		t.Errorf("after up, web is %s, want RUNNING", got)
+	}
 	e.mustBerth(stack, "down", "--yes")
+}
+
+// TestLXCRollbackRemovesTheBridge: a failed up whose first container made
+// berth create the provider's bridge rolls back to the host as it was:
+// no container, nothing in the lxcpath, no bridge.
+func TestLXCRollbackRemovesTheBridge(t *testing.T) {
+	e := newEnv(t)
+	e.withBridge()
+	e.project = "rbb" + randHex(3)
+	broken := filepath.Join(t.TempDir(), "broken.tar.xz")
+	if err := os.WriteFile(broken, []byte("this is not a tarball\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.vars["BROKEN"] = broken
+	out, code := e.berth("testdata/lxc-rollback-bridge.yaml", "up", "--yes")
+	if code == 0 || !strings.Contains(out, "delete "+e.project+"-first") {
+		t.Fatalf("up with a broken template: exit %d, want a failure that rolls first back\n%s", code, out)
+	}
+	if got := containers(t, e.lxcpath); len(got) != 0 {
+		t.Errorf("after the failed up, lxc-ls lists %v", got)
+	}
+	if ents, _ := os.ReadDir(e.lxcpath); len(ents) != 0 {
+		var names []string
+		for _, x := range ents {
+			names = append(names, x.Name())
+		}
+		t.Errorf("after the failed up, the lxcpath holds %v", names)
+	}
+	if _, err := os.Stat("/sys/class/net/" + e.vars["BRIDGE"]); err == nil {
+		t.Errorf("after the failed up, the bridge %s berth created is still there", e.vars["BRIDGE"])
+	}
 }

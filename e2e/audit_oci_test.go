@@ -187,10 +187,19 @@ func followLogs(t *testing.T, e *env, stack, inst, write string) {
 }
 
 // TestOCICrashMidCreateConverges kills `berth up` with SIGKILL right after
-// `crun create` made web (before berth started it or noted anything else).
+// `crun create` made web (before berth started it or noted anything else),
+// and, separately, right before `crun create` ran (bundle written).
 // The next `berth up` must report the interrupted create and converge:
 // web running, no duplicate; `down` then leaves no container or bundle.
 func TestOCICrashMidCreateConverges(t *testing.T) {
+	// after: berth dies once `crun create` made the container; before:
+	// once the bundle is written and `crun create` is about to run.
+	for _, when := range []string{"after", "before"} {
+		t.Run(when, func(t *testing.T) { ociCrashMidCreate(t, when == "before") })
+	}
+}
+
+func ociCrashMidCreate(t *testing.T, before bool) {
 	for _, tool := range []string{"crun", "busybox"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			testenv.Unavailable(t, "real crun crash test", tool+" missing (apt-get install -y crun busybox-static)")
@@ -225,6 +234,9 @@ func TestOCICrashMidCreateConverges(t *testing.T) {
 	shim := t.TempDir()
 	marker := filepath.Join(t.TempDir(), "created")
 	script := fmt.Sprintf("#!/bin/sh\n%s \"$@\"\nrc=$?\ncase \" $* \" in *\" create \"*) [ $rc = 0 ] && { echo $$ > %s; exec sleep 600; };; esac\nexit $rc\n", real, marker)
+	if before {
+		script = fmt.Sprintf("#!/bin/sh\ncase \" $* \" in *\" create \"*) echo $$ > %s; exec sleep 600;; esac\nexec %s \"$@\"\n", marker, real)
+	}
 	if err := os.WriteFile(filepath.Join(shim, "crun"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -176,3 +176,35 @@ func TestKeepOrphansParallelAndVersionFlags(t *testing.T) {
 		t.Errorf("--version = %v, %q", err, out)
 	}
 }
+
+// TestDownConfirmsOnATerminal: `down` without --yes asks on a terminal;
+// "n" changes nothing, "y" deletes; --yes never asks.
+func TestDownConfirmsOnATerminal(t *testing.T) {
+	e := newCmdEnv(t, demoStack)
+	if err := e.up(nil); err != nil {
+		t.Fatal(err)
+	}
+	e.resetCalls()
+	err := e.down(func(o *downOptions) { o.Yes = false; o.st.InTTY = true; o.st.In = strings.NewReader("n\n") })
+	if err == nil || !strings.Contains(err.Error(), "cancelled") || !strings.Contains(e.out.String(), "[y/N]") {
+		t.Errorf("declined down = %v:\n%s", err, e.out.String())
+	}
+	if got := e.mutating(); len(got) != 0 {
+		t.Errorf("declined down made mutating calls: %v", got)
+	}
+	if n := len(e.driver("lxc").Objects()); n != 2 {
+		t.Fatalf("objects after a declined down: %d, want 2", n)
+	}
+	if err := e.down(func(o *downOptions) { o.Yes = false; o.st.InTTY = true; o.st.In = strings.NewReader("y\n") }); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.driver("lxc").Objects()); n != 0 {
+		t.Errorf("objects after a confirmed down: %d", n)
+	}
+	if err := e.up(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.down(func(o *downOptions) { o.st.InTTY = true; o.st.In = strings.NewReader("") }); err != nil || strings.Contains(e.out.String(), "[y/N]") {
+		t.Errorf("down --yes on a terminal = %v, asked anyway:\n%s", err, e.out.String())
+	}
+}

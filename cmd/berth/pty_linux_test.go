@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,9 +42,10 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	return m, s
 }
 
-// TestNoColorOnATerminal runs `berth plan` through the real CLI with its
-// stdout on a terminal: the plan is coloured, and not at all once NO_COLOR
-// is set (https://no-color.org) or TERM is dumb.
+// TestNoColorOnATerminal runs `berth plan` and `berth up` through the real
+// CLI with stdout on a terminal: the plan is coloured, and not at all once
+// NO_COLOR is set (https://no-color.org) or TERM is dumb; up shows its live
+// view, coloured unless NO_COLOR is set.
 func TestNoColorOnATerminal(t *testing.T) {
 	dir := t.TempDir()
 	stack := filepath.Join(dir, "berth.yaml")
@@ -52,28 +54,7 @@ func TestNoColorOnATerminal(t *testing.T) {
 	}
 	t.Setenv(testDriverEnv, t.TempDir())
 	t.Setenv("BERTH_STATE_DIR", filepath.Join(dir, "state"))
-	plan := func(env map[string]string) string {
-		t.Helper()
-		for k, v := range env {
-			t.Setenv(k, v)
-		}
-		master, slave := openPTY(t)
-		defer master.Close()
-		var got bytes.Buffer
-		done := make(chan struct{})
-		go func() { io.Copy(&got, master); close(done) }() // ends with EIO once the slave is closed
-		var errb bytes.Buffer
-		err := newApp(slave, &errb).Run(context.Background(), []string{"berth", "-f", stack, "plan"})
-		slave.Close()
-		<-done
-		if err != nil {
-			t.Fatalf("plan: %v\n%s", err, errb.String())
-		}
-		if !strings.Contains(got.String(), "create") {
-			t.Fatalf("plan on a terminal printed:\n%q", got.String())
-		}
-		return got.String()
-	}
+	plan := func(env map[string]string) string { return onPTY(t, stack, env, "plan") }
 	if out := plan(map[string]string{"NO_COLOR": "", "TERM": "xterm"}); !strings.Contains(out, "\x1b[") {
 		t.Errorf("no colour on a terminal:\n%q", out)
 	}
@@ -83,4 +64,40 @@ func TestNoColorOnATerminal(t *testing.T) {
 	if out := plan(map[string]string{"NO_COLOR": "", "TERM": "dumb"}); strings.Contains(out, "\x1b[") {
 		t.Errorf("colour with TERM=dumb:\n%q", out)
 	}
+
+	// `up` with the default --progress auto: on a terminal the live view
+	// redraws in place (cursor movement) and colours its marks; NO_COLOR
+	// keeps the redraws and drops every colour.
+	sgr := regexp.MustCompile(`\x1b\[[0-9;]*m`)
+	up := onPTY(t, stack, map[string]string{"NO_COLOR": "", "TERM": "xterm", "BERTH_PROGRESS": ""}, "up", "--yes")
+	if !strings.Contains(up, "\x1b[2K") || !sgr.MatchString(up) || !strings.Contains(up, "Done in") {
+		t.Errorf("up on a terminal: no live coloured view:\n%q", up)
+	}
+	onPTY(t, stack, nil, "down", "--yes")
+	up = onPTY(t, stack, map[string]string{"NO_COLOR": "1", "TERM": "xterm", "BERTH_PROGRESS": ""}, "up", "--yes")
+	if !strings.Contains(up, "\x1b[2K") || sgr.MatchString(up) {
+		t.Errorf("up on a terminal with NO_COLOR=1: want redraws without colour:\n%q", up)
+	}
+}
+
+// onPTY runs berth args with stdout on a fresh terminal and env set, and
+// returns what the terminal showed.
+func onPTY(t *testing.T, stack string, env map[string]string, args ...string) string {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	master, slave := openPTY(t)
+	defer master.Close()
+	var got bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&got, master); close(done) }() // ends with EIO once the slave is closed
+	var errb bytes.Buffer
+	err := newApp(slave, &errb).Run(context.Background(), append([]string{"berth", "-f", stack}, args...))
+	slave.Close()
+	<-done
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, errb.String())
+	}
+	return got.String()
 }
