@@ -195,6 +195,7 @@ func BenchmarkCrunUp20(b *testing.B) {
 
 		type result struct{ up, down []time.Duration }
 		res := map[string]*result{"seq": {}, "xargs": {}, "noseccomp": {}, "berth": {}}
+		var noops []time.Duration
 		names := func(prefix string) []string {
 			var s []string
 			for i := range benchN {
@@ -237,6 +238,11 @@ func BenchmarkCrunUp20(b *testing.B) {
 			if n := crunCount(b, berthState); n != benchN {
 				b.Fatalf("berth up made %d containers, want %d", n, benchN)
 			}
+			// berth's fixed cost: an up with nothing to do (start, stack
+			// file, lock, journal, Observe, plan).
+			start = time.Now()
+			e.mustBerth(stack, "up", "--yes", "--parallel", "4")
+			noop := time.Since(start)
 			start = time.Now()
 			e.mustBerth(stack, "down", "--yes", "--parallel", "4")
 			d := time.Since(start)
@@ -245,6 +251,7 @@ func BenchmarkCrunUp20(b *testing.B) {
 			}
 			if round >= 0 {
 				res["berth"].up, res["berth"].down = append(res["berth"].up, u), append(res["berth"].down, d)
+				noops = append(noops, noop)
 			}
 		}
 		order := []string{"seq", "xargs", "noseccomp", "berth"}
@@ -272,6 +279,7 @@ func BenchmarkCrunUp20(b *testing.B) {
 			b.ReportMetric(median(res[k].up), k+"-up-s")
 			b.ReportMetric(median(res[k].down), k+"-down-s")
 		}
+		b.ReportMetric(median(noops), "berth-noop-up-s")
 		bt := total("berth")
 		ratios := []struct {
 			name       string
