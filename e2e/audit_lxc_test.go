@@ -280,33 +280,7 @@ func TestLXCCrashMidCreateConverges(t *testing.T) {
 	toolShim(t, e, map[string]string{"lxc-create": fmt.Sprintf(
 		"case \" $* \" in *\" %s \"*) [ $rc = 0 ] && { echo $$ > %s; exec sleep 600; };; esac", db, marker)})
 
-	cmd := exec.Command(berthBin, "-f", stack, "--state-dir", e.stateDir, "-p", e.project, "up", "--yes")
-	cmd.Env = append(os.Environ(), "BERTH_PROGRESS=plain")
-	for k, v := range e.vars {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Polling for the marker, not a timed assertion: the deadline only
-	// keeps a broken run from hanging the suite.
-	deadline := time.Now().Add(3 * time.Minute)
-	var pid int
-	for {
-		data, _ := os.ReadFile(marker)
-		if p, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
-			pid = p
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("lxc-create of %s never returned:\n%s", db, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, _, pid := e.startUp(stack, marker)
 	cmd.Process.Kill()
 	cmd.Wait()
 	syscall.Kill(pid, syscall.SIGKILL)
@@ -362,32 +336,7 @@ func TestLXCInterruptedUpRollsBack(t *testing.T) {
 	toolShim(t, e, map[string]string{"lxc-create": fmt.Sprintf(
 		"case \" $* \" in *\" %s \"*) echo $$ > %s; exec sleep 600;; esac", web, marker)})
 
-	cmd := exec.Command(berthBin, "-f", stack, "--state-dir", e.stateDir, "-p", e.project, "up", "--yes")
-	cmd.Env = append(os.Environ(), "BERTH_PROGRESS=plain")
-	for k, v := range e.vars {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Polling for the marker, not a timed assertion.
-	deadline := time.Now().Add(3 * time.Minute)
-	var pid int
-	for {
-		data, _ := os.ReadFile(marker)
-		if p, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
-			pid = p
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("lxc-create of %s never ran:\n%s", web, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, out, pid := e.startUp(stack, marker)
 	defer syscall.Kill(pid, syscall.SIGKILL)
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
@@ -501,5 +450,37 @@ func TestLXCRollbackRemovesTheBridge(t *testing.T) {
 	}
 	if _, err := os.Stat("/sys/class/net/" + e.vars["BRIDGE"]); err == nil {
 		t.Errorf("after the failed up, the bridge %s berth created is still there", e.vars["BRIDGE"])
+	}
+}
+
+// startUp starts `berth up --yes` in the background and waits until a
+// tool shim writes its pid to marker (the shim then hangs), so a test can
+// crash or interrupt berth at that exact point. extraEnv is added to the
+// environment. Polling, not a timed assertion: the deadline only keeps a
+// broken run from hanging the suite.
+func (e *env) startUp(stack, marker string, extraEnv ...string) (cmd *exec.Cmd, out *bytes.Buffer, shimPid int) {
+	e.t.Helper()
+	cmd = exec.Command(berthBin, "-f", stack, "--state-dir", e.stateDir, "-p", e.project, "up", "--yes")
+	cmd.Env = append(append(os.Environ(), "BERTH_PROGRESS=plain"), extraEnv...)
+	for k, v := range e.vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out = &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		data, _ := os.ReadFile(marker)
+		if p, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+			return cmd, out, p
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			e.t.Fatalf("the shimmed tool never reached its marker:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -7,13 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // TestOCIUpWithoutChangesAndNoSecret, on a real crun container: a second
@@ -22,33 +19,8 @@ import (
 // file shows in no output and in no file under the OCI root (bundles,
 // config.json annotations, logs) or the state dir.
 func TestOCIUpWithoutChangesAndNoSecret(t *testing.T) {
-	for _, tool := range []string{"crun", "busybox"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Unavailable(t, "real crun audit test", tool+" missing (apt-get install -y crun busybox-static)")
-		}
-	}
-	if os.Geteuid() != 0 {
-		testenv.Unavailable(t, "real crun audit test", "needs root")
-	}
-	root := t.TempDir()
-	rootfs := filepath.Join(root, "rootfs")
-	if out, err := exec.Command("sh", "../examples/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
-		t.Fatalf("mkrootfs.sh: %v\n%s", err, out)
-	}
-	ociRoot := filepath.Join(root, "oci")
 	secret := "pve-SECRET-" + randHex(8)
-	e := &env{t: t, stateDir: filepath.Join(root, "state"), project: "oa" + randHex(3),
-		vars: map[string]string{"ROOTFS": rootfs, "BERTH_OCI_ROOT": ociRoot, "PVE_SECRET": secret}}
-	crunState := filepath.Join(ociRoot, "state", "crun")
-	t.Cleanup(func() {
-		for _, id := range strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))) {
-			exec.Command("crun", "--root", crunState, "delete", "-f", id).Run()
-		}
-		mounts, _ := filepath.Glob(filepath.Join(ociRoot, "bundles", "crun", "*", "rootfs"))
-		for _, m := range mounts {
-			exec.Command("umount", "-l", m).Run()
-		}
-	})
+	e, root, ociRoot := newOCIEnv(t, "oa", secret)
 	stack := "testdata/oci-audit.yaml"
 	var outputs strings.Builder
 	run := func(args ...string) string {
@@ -200,32 +172,8 @@ func TestOCICrashMidCreateConverges(t *testing.T) {
 }
 
 func ociCrashMidCreate(t *testing.T, before bool) {
-	for _, tool := range []string{"crun", "busybox"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Unavailable(t, "real crun crash test", tool+" missing (apt-get install -y crun busybox-static)")
-		}
-	}
-	if os.Geteuid() != 0 {
-		testenv.Unavailable(t, "real crun crash test", "needs root")
-	}
-	root := t.TempDir()
-	rootfs := filepath.Join(root, "rootfs")
-	if out, err := exec.Command("sh", "../examples/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
-		t.Fatalf("mkrootfs.sh: %v\n%s", err, out)
-	}
-	ociRoot := filepath.Join(root, "oci")
-	e := &env{t: t, stateDir: filepath.Join(root, "state"), project: "oc" + randHex(3),
-		vars: map[string]string{"ROOTFS": rootfs, "BERTH_OCI_ROOT": ociRoot, "PVE_SECRET": "unused"}}
+	e, _, ociRoot := newOCIEnv(t, "oc", "unused")
 	crunState := filepath.Join(ociRoot, "state", "crun")
-	t.Cleanup(func() {
-		for _, id := range strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))) {
-			exec.Command("crun", "--root", crunState, "delete", "-f", id).Run()
-		}
-		mounts, _ := filepath.Glob(filepath.Join(ociRoot, "bundles", "crun", "*", "rootfs"))
-		for _, m := range mounts {
-			exec.Command("umount", "-l", m).Run()
-		}
-	})
 	stack := "testdata/oci-audit.yaml"
 	real, err := exec.LookPath("crun")
 	if err != nil {
@@ -240,31 +188,7 @@ func ociCrashMidCreate(t *testing.T, before bool) {
 	if err := os.WriteFile(filepath.Join(shim, "crun"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(berthBin, "-f", stack, "--state-dir", e.stateDir, "-p", e.project, "up", "--yes")
-	cmd.Env = append(os.Environ(), "BERTH_PROGRESS=plain", "PATH="+shim+string(os.PathListSeparator)+os.Getenv("PATH"))
-	for k, v := range e.vars {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(3 * time.Minute) // polling; the deadline only keeps a broken run from hanging
-	var pid int
-	for {
-		data, _ := os.ReadFile(marker)
-		if p, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
-			pid = p
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("crun create never returned:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, _, pid := e.startUp(stack, marker, "PATH="+shim+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.Process.Kill()
 	cmd.Wait()
 	syscall.Kill(pid, syscall.SIGKILL)
@@ -289,4 +213,29 @@ func ociCrashMidCreate(t *testing.T, before bool) {
 	if left, _ := filepath.Glob(filepath.Join(ociRoot, "bundles", "crun", "*")); len(left) > 0 {
 		t.Errorf("after down, bundles left: %v", left)
 	}
+}
+
+// newOCIEnv is a real-crun test's private world: a busybox rootfs
+// (ROOTFS), an OCI root (BERTH_OCI_ROOT) and a state dir under one temp
+// dir, the project name prefix+random and PVE_SECRET set to pveSecret.
+// Containers and overlay mounts left behind are removed at the end.
+func newOCIEnv(t *testing.T, prefix, pveSecret string) (e *env, root, ociRoot string) {
+	t.Helper()
+	requireRuntime(t, "crun")
+	root = t.TempDir()
+	rootfs := mkrootfs(t, root)
+	ociRoot = filepath.Join(root, "oci")
+	e = &env{t: t, stateDir: filepath.Join(root, "state"), project: prefix + randHex(3),
+		vars: map[string]string{"ROOTFS": rootfs, "BERTH_OCI_ROOT": ociRoot, "PVE_SECRET": pveSecret}}
+	crunState := filepath.Join(ociRoot, "state", "crun")
+	t.Cleanup(func() {
+		for _, id := range strings.Fields(mustOut(exec.Command("crun", "--root", crunState, "list", "-q"))) {
+			exec.Command("crun", "--root", crunState, "delete", "-f", id).Run()
+		}
+		mounts, _ := filepath.Glob(filepath.Join(ociRoot, "bundles", "crun", "*", "rootfs"))
+		for _, m := range mounts {
+			exec.Command("umount", "-l", m).Run()
+		}
+	})
+	return e, root, ociRoot
 }
