@@ -310,12 +310,8 @@ func TestLXCCrashMidCreateConverges(t *testing.T) {
 	}
 
 	e.mustBerth(stack, "down", "--yes")
-	if ents, _ := os.ReadDir(e.lxcpath); len(ents) != 0 {
-		var names []string
-		for _, x := range ents {
-			names = append(names, x.Name())
-		}
-		t.Errorf("after down, the lxcpath still holds %v", names)
+	if left := dirEntries(e.lxcpath); len(left) != 0 {
+		t.Errorf("after down, the lxcpath still holds %v", left)
 	}
 	if left := stateFiles(t, e.stateDir); len(left) != 0 {
 		t.Errorf("after down, the state dir still holds %v", left)
@@ -359,12 +355,8 @@ func TestLXCInterruptedUpRollsBack(t *testing.T) {
 	if got := containers(t, e.lxcpath); len(got) != 0 {
 		t.Errorf("after the interrupted up, lxc-ls lists %v", got)
 	}
-	if ents, _ := os.ReadDir(e.lxcpath); len(ents) != 0 {
-		var names []string
-		for _, x := range ents {
-			names = append(names, x.Name())
-		}
-		t.Errorf("after the interrupted up, the lxcpath holds %v", names)
+	if left := dirEntries(e.lxcpath); len(left) != 0 {
+		t.Errorf("after the interrupted up, the lxcpath holds %v", left)
 	}
 }
 
@@ -441,12 +433,8 @@ func TestLXCRollbackRemovesTheBridge(t *testing.T) {
 	if got := containers(t, e.lxcpath); len(got) != 0 {
 		t.Errorf("after the failed up, lxc-ls lists %v", got)
 	}
-	if ents, _ := os.ReadDir(e.lxcpath); len(ents) != 0 {
-		var names []string
-		for _, x := range ents {
-			names = append(names, x.Name())
-		}
-		t.Errorf("after the failed up, the lxcpath holds %v", names)
+	if left := dirEntries(e.lxcpath); len(left) != 0 {
+		t.Errorf("after the failed up, the lxcpath holds %v", left)
 	}
 	if _, err := os.Stat("/sys/class/net/" + e.vars["BRIDGE"]); err == nil {
 		t.Errorf("after the failed up, the bridge %s berth created is still there", e.vars["BRIDGE"])

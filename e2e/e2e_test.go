@@ -160,3 +160,14 @@ func lxcValue(t testing.TB, lxcpath, name string, args ...string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// dirEntries lists the names in dir (none when it is missing): what a
+// test expects berth to have left behind in an lxcpath.
+func dirEntries(dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, x := range ents {
+		names = append(names, x.Name())
+	}
+	return names
+}

@@ -112,12 +112,8 @@ func TestLXCUpUpdateDown(t *testing.T) {
 	if got := containers(t, e.lxcpath); len(got) != 0 {
 		t.Errorf("after down, lxc-ls lists %v", got)
 	}
-	if ents, _ := os.ReadDir(e.lxcpath); len(ents) != 0 {
-		var names []string
-		for _, x := range ents {
-			names = append(names, x.Name())
-		}
-		t.Errorf("after down, the lxcpath still holds %v", names)
+	if left := dirEntries(e.lxcpath); len(left) != 0 {
+		t.Errorf("after down, the lxcpath still holds %v", left)
 	}
 	if _, err := os.Stat("/sys/class/net/" + e.vars["BRIDGE"]); err == nil {
 		t.Errorf("after down, the bridge %s berth created is still there", e.vars["BRIDGE"])
