@@ -152,11 +152,8 @@ func filesHolding(root, s string) []string {
 // shows in any output, in the lxcpath, in the state dir or in a saved
 // plan.
 func TestLXCUpWithoutChangesAndBrokenFileTouchNothing(t *testing.T) {
-	e := newEnv(t)
-	e.project = "au" + randHex(3)
 	secret := "pve-SECRET-" + randHex(8)
-	e.vars["PVE_SECRET"] = secret
-	stack := "testdata/lxc-audit.yaml"
+	e, stack := newAuditEnv(t, "au", secret)
 	db, web := e.project+"-db", e.project+"-web"
 	var outputs strings.Builder
 	run := func(file string, wantCode int, args ...string) string {
@@ -271,10 +268,7 @@ func TestLXCUpWithoutChangesAndBrokenFileTouchNothing(t *testing.T) {
 // its own half-made container, no duplicate) and `down` must then leave an
 // empty lxcpath and state dir.
 func TestLXCCrashMidCreateConverges(t *testing.T) {
-	e := newEnv(t)
-	e.project = "cr" + randHex(3)
-	e.vars["PVE_SECRET"] = "unused"
-	stack := "testdata/lxc-audit.yaml"
+	e, stack := newAuditEnv(t, "cr", "unused")
 	db, web := e.project+"-db", e.project+"-web"
 	marker := filepath.Join(t.TempDir(), "created")
 	toolShim(t, e, map[string]string{"lxc-create": fmt.Sprintf(
@@ -323,10 +317,7 @@ func TestLXCCrashMidCreateConverges(t *testing.T) {
 // cancel the create, roll db back and exit 130, leaving no container and
 // nothing in the lxcpath.
 func TestLXCInterruptedUpRollsBack(t *testing.T) {
-	e := newEnv(t)
-	e.project = "in" + randHex(3)
-	e.vars["PVE_SECRET"] = "unused"
-	stack := "testdata/lxc-audit.yaml"
+	e, stack := newAuditEnv(t, "in", "unused")
 	db, web := e.project+"-db", e.project+"-web"
 	marker := filepath.Join(t.TempDir(), "hanging")
 	toolShim(t, e, map[string]string{"lxc-create": fmt.Sprintf(
@@ -366,10 +357,7 @@ func TestLXCInterruptedUpRollsBack(t *testing.T) {
 // `up FILE`) puts the file's limit back in place without restarting the
 // container; the same plan applied again is refused as stale.
 func TestLXCDriftCorrected(t *testing.T) {
-	e := newEnv(t)
-	e.project = "dr" + randHex(3)
-	e.vars["PVE_SECRET"] = "unused"
-	stack := "testdata/lxc-audit.yaml"
+	e, stack := newAuditEnv(t, "dr", "unused")
 	db := e.project + "-db"
 	e.mustBerth(stack, "up", "--yes")
 	key := "memory.limit_in_bytes"
@@ -471,4 +459,15 @@ func (e *env) startUp(stack, marker string, extraEnv ...string) (cmd *exec.Cmd, 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// newAuditEnv is a real-LXC test's env for testdata/lxc-audit.yaml: the
+// project name prefix+random and PVE_SECRET (the file's Proxmox provider
+// token, never contacted) set to pveSecret. It returns the stack path.
+func newAuditEnv(t *testing.T, prefix, pveSecret string) (*env, string) {
+	t.Helper()
+	e := newEnv(t)
+	e.project = prefix + randHex(3)
+	e.vars["PVE_SECRET"] = pveSecret
+	return e, "testdata/lxc-audit.yaml"
 }
