@@ -17,9 +17,10 @@ import (
 
 // toolShim puts logging wrappers for every lxc-* tool and ip first on the
 // PATH berth runs with: each call appends "tool args..." to the returned
-// log file, then runs the real tool. special maps a tool name to extra
-// shell run after the real tool succeeded (with $rc its exit status).
-func toolShim(t *testing.T, e *env, special map[string]string) string {
+// log file, then runs the real tool. before and after map a tool name to
+// extra shell run before the real tool and after it (with $rc its exit
+// status).
+func toolShim(t *testing.T, e *env, before, after map[string]string) string {
 	t.Helper()
 	lsPath, err := exec.LookPath("lxc-ls")
 	if err != nil {
@@ -33,7 +34,7 @@ func toolShim(t *testing.T, e *env, special map[string]string) string {
 	log := filepath.Join(dir, "calls.log")
 	for _, real := range tools {
 		name := filepath.Base(real)
-		script := fmt.Sprintf("#!/bin/sh\necho \"%s $*\" >> %s\n%s \"$@\"\nrc=$?\n%s\nexit $rc\n", name, log, real, special[name])
+		script := fmt.Sprintf("#!/bin/sh\necho \"%s $*\" >> %s\n%s\n%s \"$@\"\nrc=$?\n%s\nexit $rc\n", name, log, before[name], real, after[name])
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +175,7 @@ func TestLXCUpWithoutChangesAndBrokenFileTouchNothing(t *testing.T) {
 	for _, n := range []string{db, web} {
 		pids[n] = lxcValue(t, e.lxcpath, n, "lxc-info", "-pH")
 	}
-	log := toolShim(t, e, nil)
+	log := toolShim(t, e, nil, nil)
 	before := snapshot(t, e.lxcpath)
 
 	out := run(stack, 0, "up", "--yes")
@@ -261,54 +262,79 @@ func TestLXCUpWithoutChangesAndBrokenFileTouchNothing(t *testing.T) {
 	}
 }
 
-// TestLXCCrashMidCreateConverges kills `berth up` with SIGKILL right after
-// lxc-create made db and before berth wrote anything else about it (the
-// window a crash or power loss can hit). The next `berth up` must report
+// TestLXCCrashMidCreateConverges kills `berth up` with SIGKILL while db is
+// being created: right after lxc-create made it, before berth wrote
+// anything else about it, and before lxc-create ran at all, when db is
+// only the directory berth made with its create-intent record (the
+// windows a crash or power loss can hit). The next `berth up` must report
 // the interrupted create, converge to the stack file (no name clash with
 // its own half-made container, no duplicate) and `down` must then leave an
 // empty lxcpath and state dir.
 func TestLXCCrashMidCreateConverges(t *testing.T) {
-	e, stack := newAuditEnv(t, "cr", "unused")
-	db, web := e.project+"-db", e.project+"-web"
-	marker := filepath.Join(t.TempDir(), "created")
-	toolShim(t, e, map[string]string{"lxc-create": fmt.Sprintf(
-		"case \" $* \" in *\" %s \"*) [ $rc = 0 ] && { echo $$ > %s; exec sleep 600; };; esac", db, marker)})
+	for _, tc := range []struct {
+		name          string
+		before, after string // lxc-create shim hooks for db (see toolShim)
+		lxcls         bool   // db is a container lxc-ls lists after the crash
+	}{
+		{name: "after lxc-create", after: "[ $rc = 0 ] && { echo $$ > %[2]s; exec sleep 600; }", lxcls: true},
+		{name: "before lxc-create", before: "echo $$ > %[2]s; exec sleep 600"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, stack := newAuditEnv(t, "cr", "unused")
+			db, web := e.project+"-db", e.project+"-web"
+			marker := filepath.Join(t.TempDir(), "created")
+			hook := func(body string) map[string]string {
+				if body == "" {
+					return nil
+				}
+				return map[string]string{"lxc-create": fmt.Sprintf("case \" $* \" in *\" %[1]s \"*) "+body+";; esac", db, marker)}
+			}
+			toolShim(t, e, hook(tc.before), hook(tc.after))
 
-	cmd, _, pid := e.startUp(stack, marker)
-	cmd.Process.Kill()
-	cmd.Wait()
-	syscall.Kill(pid, syscall.SIGKILL)
-	delete(e.vars, "PATH")
-	if got := containers(t, e.lxcpath); strings.Join(got, " ") != db {
-		t.Fatalf("after the crash, lxc-ls lists %v, want the half-made %s", got, db)
-	}
+			cmd, _, pid := e.startUp(stack, marker)
+			cmd.Process.Kill()
+			cmd.Wait()
+			syscall.Kill(pid, syscall.SIGKILL)
+			delete(e.vars, "PATH")
+			want := ""
+			if tc.lxcls {
+				want = db
+			}
+			if got := containers(t, e.lxcpath); strings.Join(got, " ") != want {
+				t.Fatalf("after the crash, lxc-ls lists %v, want %q", got, want)
+			}
+			if left := dirEntries(e.lxcpath); strings.Join(left, " ") != db {
+				t.Fatalf("after the crash, the lxcpath holds %v, want the half-made %s", left, db)
+			}
 
-	o, code := e.berth(stack, "up", "--yes")
-	if code != 0 {
-		t.Fatalf("up after a crash mid-create: exit %d\n%s", code, o)
-	}
-	if !strings.Contains(o, "did not finish") || !strings.Contains(o, "create "+db) {
-		t.Errorf("up after the crash does not report the interrupted create of %s:\n%s", db, o)
-	}
-	if got := containers(t, e.lxcpath); strings.Join(got, " ") != db+" "+web {
-		t.Errorf("after recovery, lxc-ls lists %v, want %s %s", got, db, web)
-	}
-	rows := ps(t, e, stack)
-	for _, inst := range []string{"db", "web"} {
-		if rows[inst].State != "running" {
-			t.Errorf("after recovery, ps %s = %+v, want running", inst, rows[inst])
-		}
-	}
-	if o, code := e.berth(stack, "plan", "--detailed-exitcode"); code != 0 {
-		t.Errorf("plan after recovery: exit %d, want 0\n%s", code, o)
-	}
+			o, code := e.berth(stack, "up", "--yes")
+			if code != 0 {
+				t.Fatalf("up after a crash mid-create: exit %d\n%s", code, o)
+			}
+			if !strings.Contains(o, "did not finish") || !strings.Contains(o, "create "+db) {
+				t.Errorf("up after the crash does not report the interrupted create of %s:\n%s", db, o)
+			}
+			if got := containers(t, e.lxcpath); strings.Join(got, " ") != db+" "+web {
+				t.Errorf("after recovery, lxc-ls lists %v, want %s %s", got, db, web)
+			}
+			rows := ps(t, e, stack)
+			for _, inst := range []string{"db", "web"} {
+				if rows[inst].State != "running" {
+					t.Errorf("after recovery, ps %s = %+v, want running", inst, rows[inst])
+				}
+			}
+			if o, code := e.berth(stack, "plan", "--detailed-exitcode"); code != 0 {
+				t.Errorf("plan after recovery: exit %d, want 0\n%s", code, o)
+			}
 
-	e.mustBerth(stack, "down", "--yes")
-	if left := dirEntries(e.lxcpath); len(left) != 0 {
-		t.Errorf("after down, the lxcpath still holds %v", left)
-	}
-	if left := stateFiles(t, e.stateDir); len(left) != 0 {
-		t.Errorf("after down, the state dir still holds %v", left)
+			e.mustBerth(stack, "down", "--yes")
+			if left := dirEntries(e.lxcpath); len(left) != 0 {
+				t.Errorf("after down, the lxcpath still holds %v", left)
+			}
+			if left := stateFiles(t, e.stateDir); len(left) != 0 {
+				t.Errorf("after down, the state dir still holds %v", left)
+			}
+		})
 	}
 }
 
@@ -321,7 +347,7 @@ func TestLXCInterruptedUpRollsBack(t *testing.T) {
 	db, web := e.project+"-db", e.project+"-web"
 	marker := filepath.Join(t.TempDir(), "hanging")
 	toolShim(t, e, map[string]string{"lxc-create": fmt.Sprintf(
-		"case \" $* \" in *\" %s \"*) echo $$ > %s; exec sleep 600;; esac", web, marker)})
+		"case \" $* \" in *\" %s \"*) echo $$ > %s; exec sleep 600;; esac", web, marker)}, nil)
 
 	cmd, out, pid := e.startUp(stack, marker)
 	defer syscall.Kill(pid, syscall.SIGKILL)

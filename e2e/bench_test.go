@@ -71,10 +71,12 @@ func timeShell(b *testing.B, lxcpath, base, script string) time.Duration {
 // berth/xargs <= 1.1.
 //
 // What berth does beyond the scripts: its own start (stack file, lock,
-// journal with its fsyncs, one lxc-ls), and per container a few small
-// files (create-intent record, base config, managed config block, rcS
-// without udhcpc, berth.json): about 2-3 ms of its own per create,
-// against about 0.8 s of lxc-create (the busybox template).
+// journal with its fsyncs, one lxc-ls), and per container a directory and
+// a few small files (create-intent record renamed to berth.json, managed
+// config block, rcS without udhcpc), none deleted and none in the lxcpath
+// directory itself (see "Filesystem churn" in docs/backends/lxc.md):
+// about 1 ms of its own per create, against about 0.8 s of lxc-create
+// (the busybox template).
 // berth-noop-up-s is berth's fixed cost: an up with nothing to do.
 //
 // The machine is shared and noisy (a busybox lxc-create is CPU-bound and

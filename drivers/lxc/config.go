@@ -277,25 +277,47 @@ func mountEntry(m manifest.Mount, stackDir string) (string, error) {
 	}
 }
 
-// writeBlock replaces the managed block of a container config (or appends
-// one) and writes the file atomically.
+// writeBlock replaces the managed block of a container config, writing
+// the file atomically, or appends one to a config that has none yet (fresh
+// from lxc-create) in place.
+//
+// In place, because replacing a file through a rename frees an inode, and
+// ext4 without a journal (common on VM disks) scans past every inode freed
+// in the last minute on each later inode allocation in that block group
+// (recently_deleted() in fs/ext4/ialloc.c): see "Filesystem churn" in
+// docs/backends/lxc.md. A crash mid-append leaves a container without
+// berth.json, which the next up replaces (see pendingPath).
 func writeBlock(path string, block []string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	if i := bytes.Index(data, []byte(blockMarker)); i >= 0 {
+	i := bytes.Index(data, []byte(blockMarker))
+	if i >= 0 {
 		data = data[:i]
 	}
 	data = bytes.TrimRight(data, "\n")
 	var b bytes.Buffer
-	b.Write(data)
 	b.WriteString("\n\n")
 	for _, l := range block {
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}
-	return writeAtomic(path, b.Bytes(), 0o640)
+	if i >= 0 {
+		return writeAtomic(path, append(data, b.Bytes()...), 0o640)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(b.Bytes(), int64(len(data)))
+	if err == nil {
+		err = f.Truncate(int64(len(data) + b.Len()))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // writeAtomic writes a file through a temporary name and a rename, so a
@@ -502,7 +524,8 @@ func (d *Driver) busyboxDHCP(name string) error {
 	if !found {
 		return nil
 	}
-	return writeAtomic(path, []byte(strings.Join(out, "\n")), 0o755)
+	// In place, not through a rename: see writeBlock.
+	return os.WriteFile(path, []byte(strings.Join(out, "\n")), 0o755)
 }
 
 // alignCPUs renders a live cpus value as the last-applied one when both

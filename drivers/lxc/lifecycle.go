@@ -2,7 +2,6 @@ package lxc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -112,47 +111,35 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := os.Lstat(d.dir(name)); err == nil {
-		return fail(fmt.Errorf("%w: %s is already in %s (berth never adopts or destroys a container it did not create)", drivers.ErrExists, name, d.cfg.LXCPath))
-	}
 	if err := os.MkdirAll(d.cfg.LXCPath, 0o755); err != nil {
 		return fail(err)
 	}
-	// The create-intent record first: a berth killed from here until
-	// berth.json is written leaves a container Observe still knows as
-	// berth's (see pendingPath). It goes once the create finished or
-	// failed.
-	pending, err := json.Marshal(sidecar{Version: 1, Created: time.Now().UTC().Truncate(time.Second), Provider: d.cfg.Provider, Owner: t.Owner})
+	// berth makes the container directory itself (lxc-create fills an
+	// existing one) and puts the create-intent record in it first: a berth
+	// killed from here until berth.json is written leaves a directory
+	// Observe still knows as berth's (see pendingPath). Nothing else is
+	// written to the lxcpath or a temporary directory: see writeBlock.
+	if err := os.Mkdir(d.dir(name), 0o770); errors.Is(err, fs.ErrExist) {
+		return fail(fmt.Errorf("%w: %s is already in %s (berth never adopts or destroys a container it did not create)", drivers.ErrExists, name, d.cfg.LXCPath))
+	} else if err != nil {
+		return fail(err)
+	}
+	pending, err := sidecarJSON(sidecar{Created: time.Now().UTC().Truncate(time.Second), Provider: d.cfg.Provider, Owner: t.Owner})
 	if err == nil {
-		err = writeAtomic(d.pendingPath(name), append(pending, '\n'), 0o600)
+		err = writeAtomic(d.pendingPath(name), pending, 0o600)
 	}
 	if err != nil {
+		d.cleanup(name)
 		return fail(err)
 	}
-	defer os.Remove(d.pendingPath(name))
-	// The base config lives outside the lxcpath, so a crash cannot leave
-	// it there.
-	base, err := os.CreateTemp("", ".berth-base-"+name+"-*.conf")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.Remove(base.Name())
-	_, err = base.WriteString(baseConfig(t.Stack))
-	if cerr := base.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fail(err)
-	}
-	args := []string{"-n", name, "-t", tplName, "-f", base.Name()}
+	// The base config goes in on stdin: no file to write and remove.
+	args := []string{"-n", name, "-t", tplName, "-f", "/dev/stdin"}
 	if len(tplArgs) > 0 {
 		args = append(append(args, "--"), tplArgs...)
 	}
-	if _, err := d.run(ctx, "lxc-create", args...); err != nil {
+	if _, err := d.command(ctx, "lxc-create", args...).SetStdin(strings.NewReader(baseConfig(t.Stack))).Output(); err != nil {
 		err = classify("create", name, err)
-		if !errors.Is(err, drivers.ErrExists) {
-			d.cleanup(name)
-		}
+		d.cleanup(name)
 		if errors.Is(err, ErrTemplateFailed) || errors.Is(err, ErrTemplateUnavailable) {
 			err = fmt.Errorf("%w (template %s)", err, tplName)
 		}
@@ -163,7 +150,9 @@ func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRe
 		err = d.busyboxDHCP(name)
 	}
 	if err == nil {
-		err = d.writeSidecar(name, sidecar{Created: time.Now().UTC().Truncate(time.Second), Provider: d.cfg.Provider, Owner: t.Owner})
+		// The create-intent record becomes berth.json: a rename, so no
+		// file is deleted during a create (see writeBlock).
+		err = os.Rename(d.pendingPath(name), d.dir(name)+"/"+sidecarName)
 	}
 	if err != nil {
 		d.cleanup(name)
@@ -184,14 +173,15 @@ func checkName(name string) error {
 }
 
 // cleanup removes a container this driver has just made and failed to
-// finish (no ownership record yet, so Delete's guard would refuse it).
+// finish: lxc-destroy once lxc-create made it, then the directory berth
+// made for it, with whatever a failed lxc-create left there.
 func (d *Driver) cleanup(name string) {
-	if _, err := os.Lstat(d.dir(name)); err != nil {
-		return
+	if _, err := os.Stat(d.dir(name) + "/config"); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		d.run(ctx, "lxc-destroy", "-n", name, "-f")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	d.run(ctx, "lxc-destroy", "-n", name, "-f")
+	os.RemoveAll(d.dir(name))
 }
 
 // Start starts the container in the background and waits until LXC says
@@ -286,14 +276,19 @@ func (d *Driver) Delete(ctx context.Context, ref drivers.ObjectRef) error {
 	if err := d.checkProvider(sc); err != nil {
 		return fmt.Errorf("driver lxc: delete %s: %w", name, err)
 	}
-	var links []string
-	if c, err := readConfig(d.dir(name) + "/config"); err == nil {
-		links = vethLinks(c)
+	c, err := readConfig(d.dir(name) + "/config")
+	if errors.Is(err, fs.ErrNotExist) {
+		// A create that died before lxc-create finished: the directory
+		// berth made, its create-intent record and what lxc-create left.
+		if err := os.RemoveAll(d.dir(name)); err != nil {
+			return fmt.Errorf("driver lxc: delete %s: %w", name, err)
+		}
+		return nil
 	}
+	links := vethLinks(c)
 	if _, err = d.run(ctx, "lxc-destroy", "-n", name, "-f"); err != nil {
 		return classify("delete", name, err)
 	}
-	os.Remove(d.pendingPath(name)) // a half-made container's create-intent record
 	for _, br := range links {
 		if br == d.cfg.Bridge && d.cfg.CreateBridge {
 			if err := d.releaseBridge(ctx, br, name); err != nil {

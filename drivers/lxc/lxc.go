@@ -156,7 +156,12 @@ func (d *Driver) dir(name string) string { return d.cfg.LXCPath + "/" + name }
 // run runs an lxc-* tool with -P prepended to its arguments and returns
 // its stdout.
 func (d *Driver) run(ctx context.Context, tool string, args ...string) ([]byte, error) {
-	return d.cmd.Command(ctx, tool, append([]string{"-P", d.cfg.LXCPath}, args...)...).Output()
+	return d.command(ctx, tool, args...).Output()
+}
+
+// command is an lxc-* tool on this driver's lxcpath.
+func (d *Driver) command(ctx context.Context, tool string, args ...string) hostcmd.Cmd {
+	return d.cmd.Command(ctx, tool, append([]string{"-P", d.cfg.LXCPath}, args...)...)
 }
 
 var (

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -44,14 +43,15 @@ func (d *Driver) readSidecar(name string) (*sidecar, error) {
 	return &s, nil
 }
 
-// pendingPath is the create-intent record Create writes in the lxcpath
-// before lxc-create runs and removes once berth.json is written (or the
-// half-made container is cleaned up). lxc-create makes the container
-// directory long before berth can write berth.json into it, so a berth
-// killed in between (kill -9, power loss) leaves a container in the berth
-// group without an ownership record; this record still says berth made it.
+// pendingPath is the create-intent record Create writes into the
+// container directory (which berth makes itself) before lxc-create runs,
+// and renames to berth.json once the container is made. A berth killed in
+// between (kill -9, power loss) leaves a container, or before lxc-create
+// got far enough only a directory without a config, that this record
+// still says berth made: Observe reports either as berth's, to be
+// replaced by up or removed by down.
 func (d *Driver) pendingPath(name string) string {
-	return filepath.Join(d.cfg.LXCPath, ".berth-pending-"+name+".json")
+	return d.dir(name) + "/.berth-pending.json"
 }
 
 // IncompleteSpecHash is the spec hash Observe reports for a container
@@ -81,12 +81,19 @@ func (d *Driver) readOwnerRecord(name string) (*sidecar, error) {
 }
 
 func (d *Driver) writeSidecar(name string, s sidecar) error {
-	s.Version = 1
-	data, err := json.MarshalIndent(s, "", "  ")
+	data, err := sidecarJSON(s)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(d.dir(name)+"/"+sidecarName, append(data, '\n'), 0o600)
+	return writeAtomic(d.dir(name)+"/"+sidecarName, data, 0o600)
+}
+
+// sidecarJSON is the ownership record as berth.json holds it (and the
+// create-intent record, which becomes berth.json).
+func sidecarJSON(s sidecar) ([]byte, error) {
+	s.Version = 1
+	data, err := json.MarshalIndent(s, "", "  ")
+	return append(data, '\n'), err
 }
 
 // lsColumns are the lxc-ls -F columns Observe asks for. NAME is first so
@@ -245,8 +252,48 @@ func (d *Driver) Observe(ctx context.Context, stack string) ([]drivers.ObservedI
 		}
 		obs = append(obs, o)
 	}
+	half, err := d.halfMade(rows)
+	if err != nil {
+		return nil, fmt.Errorf("driver lxc: observe: %w", err)
+	}
+	obs = append(obs, half...)
 	sort.Slice(obs, func(i, j int) bool { return obs[i].Ref.Name < obs[j].Ref.Name })
 	return obs, nil
+}
+
+// halfMade returns the directories lxc-ls does not list (no config yet)
+// that hold this provider's create-intent record: creates that died
+// before lxc-create finished. Other such directories are not berth's and
+// are left out.
+func (d *Driver) halfMade(rows []lsRow) ([]drivers.ObservedInstance, error) {
+	entries, err := os.ReadDir(d.cfg.LXCPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	listed := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		listed[r["NAME"]] = true
+	}
+	var out []drivers.ObservedInstance
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || listed[name] {
+			continue
+		}
+		if _, err := os.Lstat(d.dir(name) + "/config"); err == nil {
+			continue
+		}
+		sc, err := d.readOwnerRecord(name)
+		if err != nil || sc.Provider != d.cfg.Provider {
+			continue
+		}
+		owner := sc.Owner
+		out = append(out, drivers.ObservedInstance{Ref: d.ref(name), State: drivers.StateCreated, Owner: &owner, Created: sc.Created})
+	}
+	return out, nil
 }
 
 func hasGroup(groups []string, g string) bool {

@@ -3,6 +3,7 @@ package lxc
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +17,11 @@ import (
 // berth.json is berth's half-made container when a create-intent record
 // of this provider names it: Observe reports it owned with
 // IncompleteSpecHash and no spec (so the planner replaces it) and Delete
-// destroys it and drops the record. Without a record, or with another
-// provider's, it stays foreign and Delete refuses it.
+// destroys it. So is a directory lxc-ls does not list (no config: the
+// create died before lxc-create finished) holding such a record; Delete
+// removes that directory without lxc-destroy. Without a record, or with
+// another provider's, either stays foreign: not reported as owned, and
+// Delete refuses it.
 func TestPendingCreateRecord(t *testing.T) {
 	asRoot(t)
 	dir := t.TempDir()
@@ -38,6 +42,11 @@ func TestPendingCreateRecord(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, n), 0o755)
 		os.WriteFile(filepath.Join(dir, n, "config"), []byte("lxc.uts.name = "+n+"\n"), 0o644)
 	}
+	// No config: a create that died before lxc-create finished (with a
+	// partial rootfs), and a directory that is not berth's at all.
+	for _, n := range []string{"st-early", "st-junk", "st-early-other"} {
+		os.MkdirAll(filepath.Join(dir, n, "rootfs", "bin"), 0o755)
+	}
 	record := func(name, provider, instance string) {
 		sc := sidecar{Version: 1, Provider: provider, Owner: drivers.Ownership{Stack: "st", Instance: instance, SpecHash: "abc", Spec: json.RawMessage(`{"memory":"64M"}`)}}
 		data, _ := json.Marshal(sc)
@@ -47,6 +56,8 @@ func TestPendingCreateRecord(t *testing.T) {
 	}
 	record("st-half", "local", "half")
 	record("st-other", "elsewhere", "other")
+	record("st-early", "local", "early")
+	record("st-early-other", "elsewhere", "early-other")
 
 	obs, err := d.Observe(context.Background(), "st")
 	if err != nil {
@@ -55,6 +66,17 @@ func TestPendingCreateRecord(t *testing.T) {
 	got := map[string]*drivers.Ownership{}
 	for _, o := range obs {
 		got[o.Ref.Name] = o.Owner
+		if o.Ref.Name == "st-early" && o.State != drivers.StateCreated {
+			t.Errorf("st-early observed %s, want %s", o.State, drivers.StateCreated)
+		}
+	}
+	if o := got["st-early"]; o == nil || o.Instance != "early" || o.SpecHash != IncompleteSpecHash || o.Spec != nil {
+		t.Errorf("st-early (directory without config, create-intent record) observed with owner %+v, want st/early with %s and no spec", o, IncompleteSpecHash)
+	}
+	for _, n := range []string{"st-junk", "st-early-other"} {
+		if _, ok := got[n]; ok {
+			t.Errorf("%s (directory without config, not this provider's) observed: %+v", n, got[n])
+		}
 	}
 	if o := got["st-half"]; o == nil || o.Stack != "st" || o.Instance != "half" || o.SpecHash != IncompleteSpecHash || o.Spec != nil {
 		t.Errorf("st-half (create-intent record) observed with owner %+v, want st/half with %s and no spec", o, IncompleteSpecHash)
@@ -75,10 +97,33 @@ func TestPendingCreateRecord(t *testing.T) {
 	if err := d.Delete(context.Background(), d.ref("st-half")); err != nil {
 		t.Fatalf("Delete of the half-made container: %v", err)
 	}
-	if _, err := os.Stat(d.pendingPath("st-half")); !os.IsNotExist(err) {
-		t.Errorf("the create-intent record survived the delete: %v", err)
+	for _, n := range []string{"st-junk", "st-early-other"} {
+		if err := d.Delete(context.Background(), d.ref(n)); err == nil {
+			t.Errorf("Delete of %s (not this provider's) succeeded", n)
+		}
+	}
+	if err := d.Delete(context.Background(), d.ref("st-early")); err != nil {
+		t.Fatalf("Delete of the directory of a create that died early: %v", err)
+	}
+	if _, err := os.Lstat(d.dir("st-early")); !os.IsNotExist(err) {
+		t.Errorf("st-early's directory survived the delete: %v", err)
+	}
+	for _, n := range []string{"st-junk", "st-early-other"} {
+		if _, err := os.Stat(filepath.Join(dir, n, "rootfs")); err != nil {
+			t.Errorf("%s was touched: %v", n, err)
+		}
 	}
 	if _, err := os.Stat(d.pendingPath("st-other")); err != nil {
 		t.Errorf("another provider's record was touched: %v", err)
+	}
+	want := [][]string{destroy.Argv}
+	var destroys [][]string
+	for _, c := range rep.Calls {
+		if c[0] == "lxc-destroy" {
+			destroys = append(destroys, c)
+		}
+	}
+	if fmt.Sprint(destroys) != fmt.Sprint(want) {
+		t.Errorf("lxc-destroy calls = %v, want only %v", destroys, want)
 	}
 }
