@@ -90,7 +90,8 @@ func hostArch() string {
 // Create makes the container with lxc-create from its template and berth's
 // base config, then writes the managed config block and the ownership
 // sidecar. A name already present in the lxcpath is ErrExists and is never
-// touched. A create that fails after lxc-create removes what it made.
+// touched. A create that fails removes what it made: the directory it
+// made for the container and whatever lxc-create put there.
 func (d *Driver) Create(ctx context.Context, t drivers.Target) (drivers.ObjectRef, error) {
 	name := t.ObjectName
 	ref := d.ref(name)
