@@ -70,8 +70,18 @@ func (c *stubCmd) Output() ([]byte, error) {
 	if err := os.WriteFile(filepath.Join(dir, "config"), conf.Bytes(), 0o640); err != nil {
 		return nil, err
 	}
-	return nil, os.WriteFile(filepath.Join(rootfs, "etc/init.d/rcS"), []byte("#!/bin/sh\n/bin/syslogd\n/bin/mount -a\n/bin/udhcpc\n"), 0o755)
+	if err := os.WriteFile(filepath.Join(rootfs, "etc/init.d/rcS"), []byte("#!/bin/sh\n/bin/syslogd\n/bin/mount -a\n/bin/udhcpc\n"), 0o755); err != nil {
+		return nil, err
+	}
+	if stubCreated != nil {
+		stubCreated(dir)
+	}
+	return nil, nil
 }
+
+// stubCreated, when set, is called with the container directory once the
+// stubbed lxc-create has filled it.
+var stubCreated func(dir string)
 
 // BenchmarkDriverOverhead times the LXC driver's own work per container
 // for `berth up` (Create then Start) with the lxc-* tools stubbed out:
